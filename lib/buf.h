@@ -1,0 +1,29 @@
+/* buf.h - a growable byte buffer, the one way visitdav builds strings,
+ * XML and response bodies.  Appends never fail silently: on allocation
+ * failure the process aborts (out of memory is not recoverable here). */
+#ifndef VD_BUF_H
+#define VD_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct vd_buf {
+    char  *data;   /* always NUL-terminated when len > 0 or after any append */
+    size_t len;
+    size_t cap;
+} vd_buf;
+
+#define VD_BUF_INIT {NULL, 0, 0}
+
+void  vd_buf_append(vd_buf *b, const void *data, size_t len);
+void  vd_buf_puts(vd_buf *b, const char *s);
+void  vd_buf_printf(vd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void  vd_buf_vprintf(vd_buf *b, const char *fmt, va_list ap);
+/* Append s with & < > " ' escaped for XML text and attribute values. */
+void  vd_buf_xml_escape(vd_buf *b, const char *s, size_t len);
+void  vd_buf_reset(vd_buf *b);            /* len = 0, keep memory */
+void  vd_buf_free(vd_buf *b);             /* release memory; b is reusable after */
+/* Hand the data over to the caller (free() it); b is left empty. Never NULL. */
+char *vd_buf_steal(vd_buf *b, size_t *len_out);
+
+#endif

@@ -1,0 +1,241 @@
+/* store.h - the storage interface.  store.c is its LMDB implementation and
+ * the only file in visitdav that includes lmdb.h.
+ *
+ * Model
+ *   collection  a node addressed by its path ("/calendars/alice/visits/",
+ *               always ending in '/'), with a numeric id that never changes
+ *               (MOVE of a collection only rewrites paths), a kind, an owner,
+ *               a sync sequence number and dead properties.  Collections
+ *               nest (a home holds calendars; plain WebDAV collections may
+ *               hold collections); a calendar holds no collections.
+ *   resource    a member of a collection: (collection id, name) -> stored
+ *               bytes + metadata (etag, uid, content type, times).
+ *   indexes     uid per collection; instance start times per collection
+ *               (time-range queries); a change log per collection with
+ *               tombstones (sync-collection); a global audit log.
+ *
+ * Transactions
+ *   Every read happens in a read transaction (many at once, never blocked by
+ *   the writer: LMDB MVCC).  Every write of one request happens inside one
+ *   vd_store_write() call: one LMDB write transaction, all or nothing.  When
+ *   the map is full, the store grows it and re-runs the callback, so the
+ *   callback must have no side effects outside the transaction.
+ *
+ * Memory
+ *   Pointers into stored data marked "borrowed" are valid until the
+ *   transaction ends.  Everything else returned is malloc'd and freed with the
+ *   matching _clear/_free function.
+ */
+#ifndef VD_STORE_H
+#define VD_STORE_H
+
+#include "buf.h"
+#include "vd.h"
+
+#define VD_STORE_SCHEMA_VERSION 1
+
+typedef struct vd_store vd_store;
+typedef struct vd_txn vd_txn;
+
+typedef struct vd_store_options {
+    size_t initial_map_bytes;   /* 0 = 256 MiB; the map doubles when full */
+    unsigned max_readers;       /* 0 = 126 */
+    bool no_sync;               /* tests/benchmarks only: MDB_NOSYNC */
+} vd_store_options;
+
+/* Open (creating if needed) the store in directory dir (created if missing).
+ * Errors: VD_EIO (diag message says why), VD_EINVAL when the stored schema
+ * version differs from VD_STORE_SCHEMA_VERSION (message names both). */
+vd_err vd_store_open(const char *dir, const vd_store_options *opt,
+                     vd_store **out, vd_diag *d);
+void   vd_store_close(vd_store *s);   /* NULL is harmless */
+
+/* Start a read transaction. End it with vd_txn_end(). */
+vd_err vd_store_read(vd_store *s, vd_txn **out);
+
+/* Run fn inside one write transaction and commit if it returns VD_OK; abort
+ * and return its error otherwise.  actor (user name) and method are recorded
+ * in the audit log of every resource change made through this txn.  On
+ * MDB_MAP_FULL the txn is aborted, the map grown and fn called again (fn
+ * must be re-runnable).  Write transactions are serialised. */
+typedef vd_err (*vd_write_fn)(vd_txn *txn, void *ctx);
+vd_err vd_store_write(vd_store *s, const char *actor, const char *method,
+                      vd_write_fn fn, void *ctx);
+
+void vd_txn_end(vd_txn *t);            /* for read txns; NULL harmless */
+bool vd_txn_is_write(const vd_txn *t);
+
+/* ---------- collections ---------- */
+typedef enum vd_coll_kind {
+    VD_COLL_PLAIN = 1,     /* WebDAV collection (MKCOL) */
+    VD_COLL_HOME = 2,      /* a user's calendar home (/calendars/<user>/) */
+    VD_COLL_CALENDAR = 3,  /* CalDAV calendar collection */
+} vd_coll_kind;
+
+typedef struct vd_coll {
+    uint64_t id;
+    vd_coll_kind kind;
+    char *path;            /* malloc'd, ends in '/' */
+    char *owner;           /* malloc'd user name */
+    uint64_t seq;          /* sync sequence: bumps on every member change and
+                              on every property change of the collection */
+    uint32_t comp_mask;    /* VD_COMP_* allowed (calendars) */
+    vd_time created;
+    vd_time modified;
+} vd_coll;
+
+void vd_coll_clear(vd_coll *c);   /* frees strings, zeroes */
+
+/* VD_ENOTFOUND if no collection at path (path must end in '/'). */
+vd_err vd_store_coll_get(vd_txn *t, const char *path, vd_coll *out);
+vd_err vd_store_coll_get_by_id(vd_txn *t, uint64_t id, vd_coll *out);
+
+/* Create a collection. The parent path must be an existing collection
+ * (VD_ECONFLICT otherwise) except for homes, whose parent "/calendars/" is
+ * virtual.  VD_EEXISTS if path is taken by a collection, or by a resource
+ * in the parent collection.  A calendar cannot be created inside a calendar
+ * (VD_EFORBIDDEN). out may be NULL. */
+vd_err vd_store_coll_create(vd_txn *t, const char *path, vd_coll_kind kind,
+                            const char *owner, uint32_t comp_mask, vd_coll *out);
+
+/* Delete a collection with all its members, descendant collections, their
+ * indexes and properties.  Change log entries of the deleted collections go
+ * too; a deletion of a member collection is not a member change (members
+ * are resources).  An audit entry records the collection deletion. */
+vd_err vd_store_coll_delete(vd_txn *t, const char *path);
+
+/* Rename path (and every descendant collection path).  Ids, members and
+ * properties stay.  VD_EEXISTS if to exists. */
+vd_err vd_store_coll_move(vd_txn *t, const char *from, const char *to);
+
+/* Update comp_mask (MKCALENDAR's supported-calendar-component-set). */
+vd_err vd_store_coll_set_comp_mask(vd_txn *t, uint64_t id, uint32_t mask);
+
+/* Direct child collections of parent_path, in path order. */
+typedef vd_err (*vd_coll_cb)(const vd_coll *c, void *ctx);  /* non-OK stops, is returned */
+vd_err vd_store_coll_children(vd_txn *t, const char *parent_path, vd_coll_cb cb, void *ctx);
+
+/* Number of member resources. */
+vd_err vd_store_coll_count(vd_txn *t, uint64_t id, size_t *out);
+
+/* ---------- resources ---------- */
+typedef struct vd_res {
+    const char *name;          /* borrowed */
+    const char *etag;          /* borrowed, 16 hex digits, no quotes */
+    const char *uid;           /* borrowed, NULL for non-calendar resources */
+    const char *content_type;  /* borrowed */
+    const char *data;          /* borrowed stored bytes */
+    size_t len;
+    vd_time created, modified;
+    uint64_t change_seq;       /* collection seq of its last change */
+    uint32_t comp;             /* VD_COMP_* or 0 */
+} vd_res;
+
+vd_err vd_store_res_get(vd_txn *t, uint64_t coll_id, const char *name, vd_res *out);
+
+/* Members in name order. cb returning non-OK stops the walk. */
+typedef vd_err (*vd_res_cb)(const vd_res *r, void *ctx);
+vd_err vd_store_res_list(vd_txn *t, uint64_t coll_id, vd_res_cb cb, void *ctx);
+
+typedef struct vd_put {
+    uint64_t coll_id;
+    const char *name;
+    const char *data; size_t len;
+    const char *content_type;
+    const char *uid;                 /* NULL for non-calendar */
+    uint32_t comp;                   /* VD_COMP_* or 0 */
+    const vd_instance *inst; size_t n_inst;  /* from vd_ical_index_instances */
+    bool open_ended;                 /* always a time-range candidate */
+    const char *summary;             /* for the audit log, may be NULL */
+} vd_put;
+
+typedef struct vd_put_result {
+    bool created;                    /* new member (201) vs replaced (204) */
+    char etag[17];                   /* new etag */
+    char old_etag[17];               /* "" if created */
+} vd_put_result;
+
+/* Create or replace a member; maintains the uid index (a uid already used by
+ * ANOTHER member of the collection is the caller's to check first with
+ * vd_store_uid_lookup), the time index, the change log (bumps the
+ * collection's seq) and the audit log.  The ETag is vd_etag_of(data). */
+vd_err vd_store_res_put(vd_txn *t, const vd_put *p, vd_put_result *out);
+
+/* Delete a member (tombstone in the change log, audit entry).
+ * VD_ENOTFOUND if absent. */
+vd_err vd_store_res_delete(vd_txn *t, uint64_t coll_id, const char *name);
+
+/* Name of the member holding uid in the collection (malloc'd), or
+ * VD_ENOTFOUND. */
+vd_err vd_store_uid_lookup(vd_txn *t, uint64_t coll_id, const char *uid, char **name_out);
+
+/* Candidates for a time-range [start, end): every member with an indexed
+ * instance overlapping the range, every open-ended member, and every member
+ * indexed without instances; each name once, in no particular order.
+ * A superset: callers check each candidate exactly.  Cost O(log n + k). */
+typedef vd_err (*vd_name_cb)(const char *name, void *ctx);
+vd_err vd_store_time_candidates(vd_txn *t, uint64_t coll_id, vd_time start, vd_time end,
+                                vd_name_cb cb, void *ctx);
+
+/* ---------- sync (RFC 6578) ---------- */
+/* Changes after since_seq (0 = everything currently present, no
+ * tombstones).  Each member reported once with its latest state, in seq
+ * order; at most limit entries (0 = no limit).  *new_seq is the token seq to
+ * hand out: the collection's seq when complete, else the seq of the last
+ * reported change (then *truncated is set).  VD_EINVAL when since_seq is
+ * greater than the collection's seq or older than the oldest kept tombstone
+ * (the caller answers 403 valid-sync-token). */
+typedef vd_err (*vd_change_cb)(const char *name, bool deleted, void *ctx);
+vd_err vd_store_changes(vd_txn *t, uint64_t coll_id, uint64_t since_seq, size_t limit,
+                        vd_change_cb cb, void *ctx, uint64_t *new_seq, bool *truncated);
+
+/* ---------- dead properties ---------- */
+/* Properties of a collection (name NULL) or of a member resource.  clark is
+ * "{ns}local"; xml is the complete element as vd_propop.xml gives it.
+ * Setting a collection property bumps the collection's seq. */
+vd_err vd_store_prop_set(vd_txn *t, uint64_t coll_id, const char *name,
+                         const char *clark, const char *xml);
+vd_err vd_store_prop_remove(vd_txn *t, uint64_t coll_id, const char *name, const char *clark);
+/* *xml_out borrowed (valid until txn end); VD_ENOTFOUND if unset. */
+vd_err vd_store_prop_get(vd_txn *t, uint64_t coll_id, const char *name,
+                         const char *clark, const char **xml_out);
+typedef vd_err (*vd_prop_cb)(const char *clark, const char *xml, void *ctx);
+vd_err vd_store_prop_list(vd_txn *t, uint64_t coll_id, const char *name, vd_prop_cb cb, void *ctx);
+/* Move/copy all dead properties of one resource to another place (used by
+ * MOVE/COPY); copy keeps the source. */
+vd_err vd_store_prop_copy(vd_txn *t, uint64_t from_coll, const char *from_name,
+                          uint64_t to_coll, const char *to_name);
+
+/* ---------- principals ---------- */
+typedef struct vd_principal {
+    char *name;
+    char *displayname;     /* may be NULL */
+    char *email;           /* may be NULL */
+    vd_time created;
+} vd_principal;
+void vd_principal_clear(vd_principal *p);
+/* Create or update the record (displayname/email NULL = keep). */
+vd_err vd_store_principal_put(vd_txn *t, const char *name, const char *displayname, const char *email);
+vd_err vd_store_principal_get(vd_txn *t, const char *name, vd_principal *out);
+vd_err vd_store_principal_delete(vd_txn *t, const char *name);
+
+/* ---------- audit ---------- */
+typedef struct vd_audit {
+    uint64_t seq;
+    vd_time when;
+    const char *actor, *method, *path;      /* borrowed */
+    const char *old_etag, *new_etag;        /* borrowed, "" when none */
+    const char *summary;                    /* borrowed, may be "" */
+} vd_audit;
+typedef vd_err (*vd_audit_cb)(const vd_audit *a, void *ctx);
+/* Entries with seq > since, oldest first, at most limit (0 = all). */
+vd_err vd_store_audit_list(vd_txn *t, uint64_t since, size_t limit, vd_audit_cb cb, void *ctx);
+
+/* ---------- maintenance ---------- */
+typedef struct vd_store_stats {
+    size_t map_bytes, used_bytes;
+    size_t collections, resources;
+} vd_store_stats;
+vd_err vd_store_stats_get(vd_store *s, vd_store_stats *out);
+
+#endif
