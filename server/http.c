@@ -1,1 +1,634 @@
-/* placeholder: being written */
+/* http.c - the HTTP boundary; the only file that includes microhttpd.h.
+ * Owns: the libmicrohttpd daemons, reading a request body under the size
+ * cap, decoding the request path once, the request lifetime (one
+ * conn_state per request, freed in one place), turning the vd_request's
+ * response into an MHD response, the access log, and the vd_req_* /
+ * vd_resp_* helpers of server.h.
+ * Must not: know what any method means (dispatch.c and the handlers do),
+ * touch the store, or read the body of a request that failed auth. */
+#include "http.h"
+
+#include "../lib/davxml.h"
+#include "../lib/path.h"
+#include "dispatch.h"
+
+#include <microhttpd.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct vd_http {
+    struct MHD_Daemon *daemon;
+    vd_server *srv;
+    int log_fd;          /* access log, -1 = none */
+    bool log_owned;      /* close log_fd on stop (not for stderr) */
+};
+
+/* Everything one request owns, from the first callback (headers in) until
+ * libmicrohttpd reports the request complete or aborted. */
+typedef struct conn_state {
+    vd_request req;
+    vd_buf body;
+    struct timespec t0;
+    bool responded;      /* a response is queued: discard any further input */
+} conn_state;
+
+/* ------------------------------------------------------------------ */
+/* logging                                                             */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void vd_log(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n = snprintf(line, sizeof line, "visitdavd: ");
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;   /* truncated: still one line */
+    while (len > 0 && line[len - 1] == '\n')
+        len--;
+    line[len++] = '\n';
+    pthread_mutex_lock(&log_lock);
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;   /* nowhere left to report a failed log write */
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    vd_log("http: %s", msg);
+}
+
+/* Copy s into out with bytes outside printable ASCII and '"' as %XX, so a
+ * log line stays one parseable line whatever the client sent. */
+static void log_sanitise(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; s && *s && o + 4 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '%')
+            o += (size_t)snprintf(out + o, cap - o, "%%%02X", ch);
+        else
+            out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+}
+
+/* One access-log line: time peer "METHOD path" status bytes ms user */
+static void access_log(vd_http *h, conn_state *st, const char *url, size_t bytes)
+{
+    if (h->log_fd < 0)
+        return;
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (long)(t1.tv_sec - st->t0.tv_sec) * 1000 +
+              (t1.tv_nsec - st->t0.tv_nsec) / 1000000;
+    char when[17], path[600], method[40], user[140];
+    vd_time_format_utc(vd_now(), when);
+    log_sanitise(path, sizeof path, url);
+    log_sanitise(method, sizeof method, st->req.method);
+    log_sanitise(user, sizeof user, st->req.user ? st->req.user : "-");
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%s \"%s %s\" %d %zu %ldms %s\n",
+                     when, method, path, st->req.status, bytes, ms, user);
+    if (n < 0)
+        return;
+    if ((size_t)n >= sizeof line) {
+        n = (int)sizeof line - 1;
+        line[n - 1] = '\n';
+    }
+    /* One write(2) per line on an O_APPEND fd: lines never interleave. */
+    ssize_t w = write(h->log_fd, line, (size_t)n);
+    (void)w;
+}
+
+/* ------------------------------------------------------------------ */
+/* request helpers of server.h                                         */
+
+void vd_request_init(vd_request *r, vd_server *s)
+{
+    memset(r, 0, sizeof *r);
+    r->srv = s;
+    r->body = "";
+}
+
+void vd_request_clear(vd_request *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    free((char *)r->user);     /* owned by the request (dispatch.c strdup) */
+    free(r->user_displayname);
+    free(r->user_email);
+    free(r->content_type);
+    vd_buf_free(&r->out);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+const char *vd_req_header(vd_request *r, const char *name)
+{
+    if (!r || !r->get_header || !name)
+        return NULL;
+    return r->get_header(r->http_ctx, name);
+}
+
+/* Trimmed copy of header value v into out; false when too long. */
+static bool trimmed(const char *v, char *out, size_t cap)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n >= cap)
+        return false;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    return true;
+}
+
+int vd_req_depth(vd_request *r, int dflt)
+{
+    const char *v = vd_req_header(r, "Depth");
+    char t[16];
+    if (!v)
+        return dflt;
+    if (!trimmed(v, t, sizeof t))
+        return -2;
+    if (strcmp(t, "0") == 0)
+        return 0;
+    if (strcmp(t, "1") == 0)
+        return 1;
+    if (strcasecmp(t, "infinity") == 0)
+        return -1;
+    return -2;
+}
+
+/* Does the Prefer header list the preference return=minimal (RFC 7240)?
+ * Preferences are comma separated, each possibly followed by ";params";
+ * blanks and quotes around the value are ignored. */
+static bool prefer_minimal(const char *v)
+{
+    char pref[64];
+    size_t k = 0;
+    bool in_params = false;
+    for (const char *p = v; p; p++) {
+        if (*p == ',' || *p == '\0') {
+            pref[k] = '\0';
+            if (strcasecmp(pref, "return=minimal") == 0)
+                return true;
+            if (*p == '\0')
+                break;
+            k = 0;
+            in_params = false;
+        } else if (*p == ';') {
+            in_params = true;
+        } else if (!in_params && *p != ' ' && *p != '\t' && *p != '"' &&
+                   k < sizeof pref - 1) {
+            pref[k++] = *p;
+        }
+    }
+    return false;
+}
+
+bool vd_req_brief(vd_request *r)
+{
+    const char *b = vd_req_header(r, "Brief");
+    char t[8];
+    if (b && trimmed(b, t, sizeof t) && strcasecmp(t, "t") == 0)
+        return true;
+    return prefer_minimal(vd_req_header(r, "Prefer"));
+}
+
+/* ------------------------------------------------------------------ */
+/* response helpers of server.h                                        */
+
+void vd_resp_header(vd_request *r, const char *name, const char *value)
+{
+    if (!name || !value)
+        return;
+    if (r->n_headers >= VD_MAX_RESP_HEADERS) {
+        vd_log("response header %s dropped: more than %d headers", name,
+               VD_MAX_RESP_HEADERS);
+        return;
+    }
+    vd_header *h = &r->headers[r->n_headers];
+    h->name = strdup(name);
+    h->value = strdup(value);
+    if (!h->name || !h->value) {
+        free(h->name);
+        free(h->value);
+        h->name = h->value = NULL;
+        return;
+    }
+    r->n_headers++;
+}
+
+void vd_resp_set(vd_request *r, int status, const char *content_type,
+                 const char *body, size_t len)
+{
+    r->status = status;
+    free(r->content_type);
+    r->content_type = content_type ? strdup(content_type) : NULL;
+    vd_buf_reset(&r->out);
+    if (body && len)
+        vd_buf_append(&r->out, body, len);
+}
+
+void vd_resp_status(vd_request *r, int status)
+{
+    vd_resp_set(r, status, NULL, NULL, 0);
+}
+
+static const char *reason(int status)
+{
+    const char *p = MHD_get_reason_phrase_for((unsigned)status);
+    return (p && *p) ? p : "Error";
+}
+
+void vd_resp_error(vd_request *r, const vd_diag *d, int dflt)
+{
+    int status = (d && d->status) ? d->status : dflt;
+    if (d && d->precond) {
+        vd_buf b = VD_BUF_INIT;
+        vd_dav_error_body(&b, d);
+        vd_resp_set(r, status, "application/xml; charset=utf-8", b.data, b.len);
+        vd_buf_free(&b);
+        return;
+    }
+    const char *msg = (d && d->message[0]) ? d->message : reason(status);
+    vd_resp_errorf(r, status, "%s", msg);
+}
+
+void vd_resp_errorf(vd_request *r, int status, const char *fmt, ...)
+{
+    vd_buf b = VD_BUF_INIT;
+    va_list ap;
+    va_start(ap, fmt);
+    vd_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    vd_buf_puts(&b, "\n");
+    vd_resp_set(r, status, "text/plain; charset=utf-8", b.data, b.len);
+    vd_buf_free(&b);
+}
+
+void vd_resp_multistatus(vd_request *r, vd_buf *ms)
+{
+    r->status = 207;
+    free(r->content_type);
+    r->content_type = strdup("application/xml; charset=utf-8");
+    vd_buf_free(&r->out);
+    r->out = *ms;
+    ms->data = NULL;
+    ms->len = ms->cap = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* libmicrohttpd glue                                                  */
+
+static const char *mhd_header(void *ctx, const char *name)
+{
+    /* case-insensitive, as RFC 9110 5.1 requires */
+    return MHD_lookup_connection_value((struct MHD_Connection *)ctx,
+                                       MHD_HEADER_KIND, name);
+}
+
+/* Keep the path exactly as received: vd_path_decode decodes it once. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+static bool is_method(const vd_request *r, const char *m)
+{
+    return r->method && strcmp(r->method, m) == 0;
+}
+
+/* The path part of a request target (RFC 9112 3.2): origin-form as is,
+ * absolute-form without scheme and authority, "*" (OPTIONS only) as "/".
+ * NULL when the target has none of these forms. */
+static const char *target_path(const char *url, const char *method)
+{
+    if (strcmp(url, "*") == 0)
+        return strcmp(method, "OPTIONS") == 0 ? "/" : NULL;
+    if (url[0] == '/')
+        return url;
+    const char *p = NULL;
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8;
+    if (!p)
+        return NULL;
+    const char *slash = strchr(p, '/');
+    return slash ? slash : "/";
+}
+
+/* Is the declared Content-Length over the cap?  (libmicrohttpd itself
+ * rejects a malformed one with 400.) */
+static bool length_over(const char *cl, size_t cap)
+{
+    if (!cl)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long n = strtoull(cl, &end, 10);
+    if (errno == ERANGE)
+        return true;
+    return end != cl && n > (unsigned long long)cap;
+}
+
+/* Turn st->req's response into an MHD response and queue it. */
+static enum MHD_Result queue(vd_http *h, struct MHD_Connection *c,
+                             conn_state *st, const char *url)
+{
+    vd_request *r = &st->req;
+    st->responded = true;
+    if (r->status < 200 || r->status > 599) {
+        vd_log("%s %s: handler left status %d; answering 500",
+               r->method, r->path ? r->path : url, r->status);
+        vd_resp_errorf(r, 500, "internal error");
+    }
+    if (is_method(r, "PROPFIND") || is_method(r, "REPORT"))
+        vd_resp_header(r, "Vary", "Brief, Prefer");
+    size_t len = 0;
+    char *data = vd_buf_steal(&r->out, &len);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(data);
+        return MHD_NO;
+    }
+    if (r->content_type &&
+        MHD_add_response_header(resp, "Content-Type", r->content_type) != MHD_YES)
+        vd_log("bad Content-Type from handler dropped");
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const vd_header *hd = &r->headers[i];
+        /* libmicrohttpd owns framing: it computes Content-Length itself
+         * (also for HEAD, from the GET body it then does not send). */
+        if (strcasecmp(hd->name, "Content-Length") == 0 ||
+            strcasecmp(hd->name, "Transfer-Encoding") == 0)
+            continue;
+        if (MHD_add_response_header(resp, hd->name, hd->value) != MHD_YES)
+            vd_log("response header %s dropped (invalid)", hd->name);
+    }
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    access_log(h, st, url, r->is_head ? 0 : len);
+    return ret;
+}
+
+/* First callback: headers are in, nothing of the body has been read.
+ * Everything that can be refused without the body is refused here. */
+static enum MHD_Result on_headers(vd_http *h, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  void **con_cls)
+{
+    conn_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return MHD_NO;
+    *con_cls = st;
+    clock_gettime(CLOCK_MONOTONIC, &st->t0);
+    vd_request *r = &st->req;
+    vd_request_init(r, h->srv);
+    r->method = method;
+    r->get_header = mhd_header;
+    r->http_ctx = c;
+    r->is_head = strcmp(method, "HEAD") == 0;
+
+    vd_diag d = {0};
+    const char *raw = target_path(url, method);
+    if (!raw) {
+        vd_resp_errorf(r, 400, "bad request target");
+        return queue(h, c, st, url);
+    }
+    if (vd_path_decode(raw, &r->path, &d) != VD_OK) {
+        vd_resp_error(r, &d, 400);
+        return queue(h, c, st, url);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (length_over(cl, h->srv->cfg->max_body_bytes)) {
+        /* RFC 9110 15.5.14: refuse before reading any of the content */
+        vd_resp_errorf(r, 413, "request body larger than %zu bytes",
+                       h->srv->cfg->max_body_bytes);
+        vd_resp_header(r, "Connection", "close");
+        return queue(h, c, st, url);
+    }
+    if (!vd_dispatch_head(r))
+        return queue(h, c, st, url);
+    return MHD_YES;   /* go on: libmicrohttpd sends 100 Continue if asked */
+}
+
+static enum MHD_Result on_upload(vd_http *h, struct MHD_Connection *c,
+                                 conn_state *st, const char *url,
+                                 const char *data, size_t *size)
+{
+    size_t cap = h->srv->cfg->max_body_bytes;
+    size_t n = *size;
+    *size = 0;
+    if (st->responded)
+        return MHD_YES;   /* answer already queued: drop the rest */
+    if (n > cap || st->body.len > cap - n) {
+        /* a chunked body (no Content-Length) that grew over the cap */
+        vd_resp_errorf(&st->req, 413, "request body larger than %zu bytes", cap);
+        vd_resp_header(&st->req, "Connection", "close");
+        return queue(h, c, st, url);
+    }
+    vd_buf_append(&st->body, data, n);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
+                                 const char *url, const char *method,
+                                 const char *version, const char *upload,
+                                 size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    vd_http *h = cls;
+    conn_state *st = *con_cls;
+    if (!st)
+        return on_headers(h, c, url, method, con_cls);
+    if (*upload_size)
+        return on_upload(h, c, st, url, upload, upload_size);
+    if (st->responded)
+        return MHD_YES;
+    vd_request *r = &st->req;
+    r->body = st->body.data ? st->body.data : "";
+    r->body_len = st->body.len;
+    vd_dispatch_body(r);
+    return queue(h, c, st, url);
+}
+
+/* The one place a request's memory is freed, also for aborted ones. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    conn_state *st = *con_cls;
+    if (!st)
+        return;
+    vd_request_clear(&st->req);
+    vd_buf_free(&st->body);
+    free(st);
+    *con_cls = NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* daemon                                                              */
+
+static vd_err resolve_addr(const char *host, unsigned port,
+                           struct sockaddr_storage *ss, vd_diag *d)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    char ps[8];
+    snprintf(ps, sizeof ps, "%u", port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc != 0 || !res) {
+        vd_diag_set(d, 0, NULL, NULL, "cannot resolve listen address %s: %s",
+                    host, gai_strerror(rc));
+        if (res)
+            freeaddrinfo(res);
+        return VD_EINVAL;
+    }
+    memset(ss, 0, sizeof *ss);
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return VD_OK;
+}
+
+static unsigned poll_flag(void)
+{
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        return MHD_USE_EPOLL;
+    if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+        return MHD_USE_POLL;
+    return 0;   /* select() */
+}
+
+static bool open_access_log(vd_http *h, const char *path, vd_diag *d)
+{
+    h->log_fd = -1;
+    if (!path || !*path)
+        return true;
+    if (strcmp(path, "-") == 0) {
+        h->log_fd = STDERR_FILENO;
+        return true;
+    }
+    h->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (h->log_fd < 0) {
+        vd_diag_set(d, 0, NULL, NULL, "cannot open access log %s: %s",
+                    path, strerror(errno));
+        return false;
+    }
+    h->log_owned = true;
+    return true;
+}
+
+static char *make_url(const char *host, bool v6, unsigned port)
+{
+    vd_buf b = VD_BUF_INIT;
+    vd_buf_printf(&b, v6 ? "http://[%s]:%u/" : "http://%s:%u/", host, port);
+    size_t n;
+    return vd_buf_steal(&b, &n);
+}
+
+static struct MHD_Daemon *start_daemon(vd_http *h, const vd_config *cfg,
+                                       struct sockaddr_storage *ss, unsigned port)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | poll_flag();
+    if (ss->ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    unsigned threads = cfg->threads ? cfg->threads : 1;
+    return MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_access, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)h,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, (void *)NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, (void *)NULL,
+        MHD_OPTION_END);
+}
+
+vd_err vd_http_start(vd_server *s, const char *addr, vd_http **out,
+                     char **url_out, vd_diag *d)
+{
+    char *host = NULL;
+    unsigned port = 0;
+    vd_err e = VD_EINVAL;
+    struct sockaddr_storage ss;
+    vd_http *h = calloc(1, sizeof *h);
+    *out = NULL;
+    *url_out = NULL;
+    if (!h)
+        return VD_ENOMEM;
+    h->srv = s;
+    h->log_fd = -1;
+    if (vd_config_parse_addr(addr, &host, &port) != VD_OK) {
+        vd_diag_set(d, 0, NULL, NULL, "bad listen address %s", addr);
+        goto out;
+    }
+    if ((e = resolve_addr(host, port, &ss, d)) != VD_OK)
+        goto out;
+    e = VD_EIO;
+    if (!open_access_log(h, s->cfg->access_log, d))
+        goto out;
+    h->daemon = start_daemon(h, s->cfg, &ss, port);
+    if (!h->daemon) {
+        vd_diag_set(d, 0, NULL, NULL, "cannot listen on %s", addr);
+        goto out;
+    }
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    if (info && info->port)
+        port = info->port;
+    *url_out = make_url(host, ss.ss_family == AF_INET6, port);
+    *out = h;
+    h = NULL;
+    e = VD_OK;
+out:
+    free(host);
+    vd_http_stop(h);
+    return e;
+}
+
+void vd_http_stop(vd_http *h)
+{
+    if (!h)
+        return;
+    if (h->daemon)
+        MHD_stop_daemon(h->daemon);
+    if (h->log_owned && h->log_fd >= 0)
+        close(h->log_fd);
+    free(h);
+}
