@@ -29,13 +29,25 @@ typedef struct vd_config {
     char  *timezone;              /* organisation time zone (IANA), default "UTC" */
     bool   no_sync;               /* [store] no_sync = true: skip fsync (benchmarks only) */
     char  *access_log;            /* path, "-" for stderr, NULL = none */
+    bool   users_explicit;        /* (extension) users_file was set by the file */
 } vd_config;
 
 /* Fill *c with the embedded defaults. */
 void   vd_config_defaults(vd_config *c);
-/* Defaults, then the file's settings.  Errors: VD_EIO (cannot read),
- * VD_EINVAL (message "file:line: reason"). */
+/* Defaults, then the file's settings (path NULL: defaults only).  *c need
+ * not be initialised; on error it is left cleared (vd_config_clear is still
+ * harmless).  Keys: listen (repeatable: the first replaces the default,
+ * later ones append), data, users, realm, max_body_bytes,
+ * max_resource_bytes (sizes: bytes or K/M/G), max_multiget_hrefs,
+ * max_instances, threads, conn_timeout, max_connections, default_calendar,
+ * default_calendar_displayname, timezone, access_log, store.no_sync (or
+ * no_sync under [store]).  A value may be "quoted"; otherwise a '#' after a
+ * blank starts a comment.  Errors: VD_EIO (cannot read), VD_ETOOBIG (file
+ * over 1 MiB), VD_EINVAL (message "file:line: reason"). */
 vd_err vd_config_load(const char *path, vd_config *c, vd_diag *d);
+/* (extension) --data DIR: set data_dir and, unless the config file set
+ * users explicitly, users_file = "DIR/users".  VD_EINVAL for an empty dir. */
+vd_err vd_config_set_data_dir(vd_config *c, const char *dir);
 /* Add a listen address given on the command line: the first call replaces
  * the default/file list, later calls append.  VD_EINVAL for a bad address. */
 vd_err vd_config_add_listen(vd_config *c, const char *addr, bool *replaced_once, vd_diag *d);

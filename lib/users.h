@@ -56,6 +56,26 @@ vd_err vd_users_del(const char *path, const char *name, vd_diag *d);
 /* List users: cb(user) for each, in file order. */
 vd_err vd_users_list(const char *path, void (*cb)(const vd_user *u, void *ctx), void *ctx, vd_diag *d);
 
+/* Read access to a loaded list (extension): count, the i-th user in file
+ * order, a user by name.  Pointers are borrowed from u (valid until
+ * vd_users_free). */
+size_t         vd_users_count(const vd_users *u);
+const vd_user *vd_users_get(const vd_users *u, size_t i);
+const vd_user *vd_users_find(const vd_users *u, const char *name);
+
+/* Counters of a vd_userdb (extension; for tests and diagnostics). */
+typedef struct vd_userdb_stats {
+    uint64_t cache_hits;     /* verifications answered from the cache */
+    uint64_t cache_misses;   /* verifications that ran crypt(3) */
+    uint64_t reloads;        /* applied re-reads of the file */
+    uint64_t reload_errors;  /* re-reads rejected (file did not parse) */
+    size_t   users;          /* users in force */
+} vd_userdb_stats;
+void   vd_userdb_stats_get(vd_userdb *db, vd_userdb_stats *out);
+
+/* Longest password accepted (bytes). */
+#define VD_USERS_MAX_PASSWORD 1024
+
 /* Hash a password with yescrypt (malloc'd crypt string). NULL on failure. */
 char  *vd_users_hash_password(const char *password);
 bool   vd_users_name_valid(const char *name);

@@ -1,1 +1,515 @@
-/* placeholder: being written */
+/* admin.c - the `visitdav` admin command: users (add, passwd, del, list),
+ * the store's audit log, and a configuration check.  It finds the data
+ * directory and users file exactly as visitdavd does (built-in defaults,
+ * then --config FILE, then --data DIR) and may run while the server runs:
+ * users file edits are atomic renames the server notices by mtime, and LMDB
+ * serves several processes.
+ *
+ * Must not: take a password from the command line (it would show in ps and
+ * shell history), echo one to the terminal, or print stored text (audit
+ * summaries come from clients) without neutralising control characters. */
+#include "config.h"
+#include "store.h"
+#include "users.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "Usage: visitdav [--config FILE] [--data DIR] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  user add NAME [--display-name TEXT] [--email ADDR]\n"
+    "                        add a user\n"
+    "  user passwd NAME      set a user's password\n"
+    "  user del NAME [--purge]\n"
+    "                        remove a user; --purge also deletes the user's\n"
+    "                        calendars (/calendars/NAME/) and principal record\n"
+    "  user list             one line per user: name, display name, e-mail\n"
+    "                        (tab-separated)\n"
+    "  audit [--since SEQ] [--limit N]\n"
+    "                        print the audit log, oldest first: seq, time,\n"
+    "                        user, method, path, old etag -> new etag, summary\n"
+    "  config check          load the configuration and users file; report OK\n"
+    "                        or the error with file:line\n"
+    "  help                  show this text\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE         configuration file (default: none, built-in defaults)\n"
+    "  --data DIR            data directory (default: the config's data, else\n"
+    "                        ./visitdav-data); the users file follows it to\n"
+    "                        DIR/users unless the config sets users\n"
+    "\n"
+    "Passwords are read from standard input (its first line) when it is not a\n"
+    "terminal, otherwise prompted for twice without echo.\n"
+    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("visitdav: ", stderr);
+    fprintf(stderr, fmt, arg ? arg : "");
+    fputs("\n\n", stderr);
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+}
+
+static int fail(const char *what, const vd_diag *d, vd_err rc)
+{
+    const char *msg = d && d->message[0] ? d->message : vd_strerror(rc);
+    fprintf(stderr, "visitdav: %s%s%s\n", what ? what : "", what ? ": " : "", msg);
+    return 1;
+}
+
+/* ---------- passwords ---------- */
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_changed;
+
+static void restore_tty_and_die(int sig)
+{
+    if (tty_changed)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* One line from stdin without its line end.  false on EOF, error or a line
+ * longer than cap - 1 (never silently truncated). */
+static bool read_line(char *buf, size_t cap)
+{
+    if (!fgets(buf, (int)cap, stdin))
+        return false;
+    size_t n = strlen(buf);
+    if (n == cap - 1 && buf[n - 1] != '\n' && !feof(stdin))
+        return false;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    return true;
+}
+
+static bool prompt_noecho(const char *prompt, char *buf, size_t cap)
+{
+    struct termios t;
+    fputs(prompt, stderr);
+    fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &saved_tty) != 0)
+        return false;
+    t = saved_tty;
+    t.c_lflag &= ~(tcflag_t)ECHO;
+    signal(SIGINT, restore_tty_and_die);
+    signal(SIGTERM, restore_tty_and_die);
+    tty_changed = 1;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &t);
+    bool ok = read_line(buf, cap);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+    tty_changed = 0;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    fputc('\n', stderr);
+    return ok;
+}
+
+/* The new password for name into buf (cap >= VD_USERS_MAX_PASSWORD + 2). */
+static bool get_password(const char *name, char *buf, size_t cap)
+{
+    if (!isatty(STDIN_FILENO)) {
+        if (!read_line(buf, cap)) {
+            fputs("visitdav: no password on standard input (or longer than 1024 bytes)\n", stderr);
+            return false;
+        }
+        return true;
+    }
+    char again[VD_USERS_MAX_PASSWORD + 2], prompt[128];
+    snprintf(prompt, sizeof prompt, "New password for %s: ", name);
+    bool ok = prompt_noecho(prompt, buf, cap) &&
+              prompt_noecho("Retype the password: ", again, sizeof again);
+    if (ok && strcmp(buf, again) != 0) {
+        fputs("visitdav: the passwords do not match\n", stderr);
+        ok = false;
+    } else if (!ok) {
+        fputs("visitdav: no password read\n", stderr);
+    }
+    explicit_bzero(again, sizeof again);
+    return ok;
+}
+
+/* ---------- configuration ---------- */
+
+typedef struct global_opts {
+    const char *config;
+    const char *data;
+} global_opts;
+
+static int load_config(const global_opts *g, vd_config *c)
+{
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_config_load(g->config, c, &d);
+    if (rc != VD_OK)
+        return fail(NULL, &d, rc);
+    if (g->data && (rc = vd_config_set_data_dir(c, g->data)) != VD_OK) {
+        vd_config_clear(c);
+        return fail("--data", NULL, rc);
+    }
+    return 0;
+}
+
+/* mkdir -p the directory that holds path (0700: it holds password hashes). */
+static int make_parent_dirs(const char *path)
+{
+    char *p = strdup(path);
+    char *slash = p ? strrchr(p, '/') : NULL;
+    int rc = 0;
+    if (slash && slash != p) {
+        *slash = '\0';
+        for (char *q = p + 1; *q && rc == 0; q++) {
+            if (*q != '/')
+                continue;
+            *q = '\0';
+            if (mkdir(p, 0700) != 0 && errno != EEXIST)
+                rc = -1;
+            *q = '/';
+        }
+        if (rc == 0 && mkdir(p, 0700) != 0 && errno != EEXIST)
+            rc = -1;
+        if (rc != 0)
+            fprintf(stderr, "visitdav: cannot create %s: %s\n", p, strerror(errno));
+    }
+    free(p);
+    return rc;
+}
+
+/* ---------- user commands ---------- */
+
+static int cmd_user_add(const vd_config *c, int argc, char **argv)
+{
+    const char *name = NULL, *display = NULL, *email = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--display-name") == 0 && i + 1 < argc)
+            display = argv[++i];
+        else if (strcmp(argv[i], "--email") == 0 && i + 1 < argc)
+            email = argv[++i];
+        else if (argv[i][0] == '-' || name)
+            return usage_error("user add: unexpected argument '%s'", argv[i]);
+        else
+            name = argv[i];
+    }
+    if (!name)
+        return usage_error("user add: missing NAME%s", NULL);
+    if (!vd_users_name_valid(name)) {
+        fprintf(stderr, "visitdav: invalid user name '%s': use 1-64 of A-Z a-z 0-9 . _ @ -, "
+                        "not starting with '.'\n", name);
+        return 1;
+    }
+    char pw[VD_USERS_MAX_PASSWORD + 2];
+    if (!get_password(name, pw, sizeof pw) || make_parent_dirs(c->users_file) != 0)
+        return 1;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_users_add(c->users_file, name, pw, display, email, &d);
+    explicit_bzero(pw, sizeof pw);
+    if (rc != VD_OK)
+        return fail("user add", &d, rc);
+    printf("added user %s to %s\n", name, c->users_file);
+    return 0;
+}
+
+static int cmd_user_passwd(const vd_config *c, int argc, char **argv)
+{
+    if (argc != 1 || argv[0][0] == '-')
+        return usage_error("user passwd: want exactly one NAME%s", NULL);
+    vd_users *u = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    /* Fail before prompting when the user does not exist. */
+    vd_err rc = vd_users_load(c->users_file, &u, &d);
+    bool known = rc == VD_OK && vd_users_find(u, argv[0]);
+    vd_users_free(u);
+    if (rc != VD_OK)
+        return fail("user passwd", &d, rc);
+    if (!known) {
+        fprintf(stderr, "visitdav: user passwd: no user '%s' in %s\n", argv[0], c->users_file);
+        return 1;
+    }
+    char pw[VD_USERS_MAX_PASSWORD + 2];
+    if (!get_password(argv[0], pw, sizeof pw))
+        return 1;
+    rc = vd_users_passwd(c->users_file, argv[0], pw, &d);
+    explicit_bzero(pw, sizeof pw);
+    if (rc != VD_OK)
+        return fail("user passwd", &d, rc);
+    printf("password of %s changed\n", argv[0]);
+    return 0;
+}
+
+typedef struct purge_ctx {
+    const char *name;
+    bool home, principal;
+} purge_ctx;
+
+/* One write transaction: the home with everything in it, and the principal
+ * record.  Re-runnable (the store may call it again after growing). */
+static vd_err purge_fn(vd_txn *t, void *ctx)
+{
+    purge_ctx *p = ctx;
+    char home[128];
+    p->home = p->principal = false;
+    snprintf(home, sizeof home, "/calendars/%s/", p->name);
+    vd_err rc = vd_store_coll_delete(t, home);
+    if (rc != VD_OK && rc != VD_ENOTFOUND)
+        return rc;
+    p->home = rc == VD_OK;
+    rc = vd_store_principal_delete(t, p->name);
+    if (rc != VD_OK && rc != VD_ENOTFOUND)
+        return rc;
+    p->principal = rc == VD_OK;
+    return VD_OK;
+}
+
+static int purge_store(const vd_config *c, const char *name)
+{
+    struct stat st;
+    if (stat(c->data_dir, &st) != 0) {
+        printf("no data directory %s: nothing to purge\n", c->data_dir);
+        return 0;
+    }
+    vd_store_options opt = { .no_sync = c->no_sync };
+    vd_store *s = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_store_open(c->data_dir, &opt, &s, &d);
+    if (rc != VD_OK)
+        return fail("user del --purge: opening the store", &d, rc);
+    purge_ctx p = { .name = name };
+    rc = vd_store_write(s, "(admin)", "USER-DEL", purge_fn, &p);
+    vd_store_close(s);
+    if (rc != VD_OK)
+        return fail("user del --purge", NULL, rc);
+    printf("purged %s: %s, %s\n", name,
+           p.home ? "calendar home deleted" : "no calendar home",
+           p.principal ? "principal record deleted" : "no principal record");
+    return 0;
+}
+
+static int cmd_user_del(const vd_config *c, int argc, char **argv)
+{
+    const char *name = NULL;
+    bool purge = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--purge") == 0)
+            purge = true;
+        else if (argv[i][0] == '-' || name)
+            return usage_error("user del: unexpected argument '%s'", argv[i]);
+        else
+            name = argv[i];
+    }
+    if (!name)
+        return usage_error("user del: missing NAME%s", NULL);
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    /* The users file first, so the user cannot log in (and so recreate a
+     * home) while the store is being purged. */
+    vd_err rc = vd_users_del(c->users_file, name, &d);
+    if (rc == VD_OK)
+        printf("deleted user %s from %s\n", name, c->users_file);
+    else if (!(purge && rc == VD_ENOTFOUND))
+        return fail("user del", &d, rc);
+    else
+        printf("%s is not in %s; purging its stored data\n", name, c->users_file);
+    return purge ? purge_store(c, name) : 0;
+}
+
+static void print_user(const vd_user *u, void *ctx)
+{
+    (void)ctx;
+    printf("%s\t%s\t%s\n", u->name, u->displayname ? u->displayname : "",
+           u->email ? u->email : "");
+}
+
+static int cmd_user_list(const vd_config *c, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 0)
+        return usage_error("user list takes no arguments%s", NULL);
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_users_list(c->users_file, print_user, NULL, &d);
+    return rc == VD_OK ? 0 : fail("user list", &d, rc);
+}
+
+static int cmd_user(const vd_config *c, int argc, char **argv)
+{
+    if (argc < 1)
+        return usage_error("user: missing subcommand (add, passwd, del, list)%s", NULL);
+    if (strcmp(argv[0], "add") == 0)
+        return cmd_user_add(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "passwd") == 0)
+        return cmd_user_passwd(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "del") == 0)
+        return cmd_user_del(c, argc - 1, argv + 1);
+    if (strcmp(argv[0], "list") == 0)
+        return cmd_user_list(c, argc - 1, argv + 1);
+    return usage_error("user: unknown subcommand '%s'", argv[0]);
+}
+
+/* ---------- audit ---------- */
+
+/* Client-supplied text goes to a terminal: no control characters. */
+static void put_clean(const char *s)
+{
+    for (; s && *s; s++)
+        putchar(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s);
+}
+
+static vd_err print_audit(const vd_audit *a, void *ctx)
+{
+    (void)ctx;
+    char when[32];
+    struct tm tm;
+    time_t t = (time_t)a->when;
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(when, sizeof when, "%lld", (long long)a->when);
+    printf("%llu %s ", (unsigned long long)a->seq, when);
+    const char *fields[] = { a->actor, a->method, a->path };
+    for (size_t i = 0; i < 3; i++) {
+        put_clean(fields[i] && fields[i][0] ? fields[i] : "-");
+        putchar(' ');
+    }
+    put_clean(a->old_etag && a->old_etag[0] ? a->old_etag : "-");
+    fputs(" -> ", stdout);
+    put_clean(a->new_etag && a->new_etag[0] ? a->new_etag : "-");
+    if (a->summary && a->summary[0]) {
+        putchar(' ');
+        put_clean(a->summary);
+    }
+    putchar('\n');
+    return VD_OK;
+}
+
+static bool parse_count(const char *s, unsigned long long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return false;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+static int cmd_audit(const vd_config *c, int argc, char **argv)
+{
+    unsigned long long since = 0, limit = 0;
+    for (int i = 0; i < argc; i++) {
+        bool is_since = strcmp(argv[i], "--since") == 0;
+        if (!is_since && strcmp(argv[i], "--limit") != 0)
+            return usage_error("audit: unexpected argument '%s'", argv[i]);
+        if (i + 1 >= argc || !parse_count(argv[i + 1], is_since ? &since : &limit))
+            return usage_error("audit: %s wants a non-negative number", argv[i]);
+        i++;
+    }
+    struct stat st;
+    if (stat(c->data_dir, &st) != 0) {
+        fprintf(stderr, "visitdav: audit: no data directory %s\n", c->data_dir);
+        return 1;
+    }
+    vd_store_options opt = { .no_sync = c->no_sync };
+    vd_store *s = NULL;
+    vd_txn *t = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_store_open(c->data_dir, &opt, &s, &d);
+    if (rc != VD_OK)
+        return fail("audit: opening the store", &d, rc);
+    if ((rc = vd_store_read(s, &t)) == VD_OK)
+        rc = vd_store_audit_list(t, (uint64_t)since, (size_t)limit, print_audit, NULL);
+    vd_txn_end(t);
+    vd_store_close(s);
+    return rc == VD_OK ? 0 : fail("audit", NULL, rc);
+}
+
+/* ---------- config check ---------- */
+
+static int cmd_config(const global_opts *g, const vd_config *c, int argc, char **argv)
+{
+    if (argc != 1 || strcmp(argv[0], "check") != 0)
+        return usage_error("config: the only subcommand is 'check'%s", NULL);
+    vd_users *u = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_err rc = vd_users_load(c->users_file, &u, &d);
+    if (rc != VD_OK)
+        return fail("users file", &d, rc);
+    printf("config: %s\n", g->config ? g->config : "(none: built-in defaults)");
+    printf("data:   %s\n", c->data_dir);
+    printf("users:  %s (%zu user%s%s)\n", c->users_file, vd_users_count(u),
+           vd_users_count(u) == 1 ? "" : "s", access(c->users_file, F_OK) == 0 ? "" : ", file missing");
+    for (size_t i = 0; i < c->n_listen; i++)
+        printf("listen: %s\n", c->listen[i]);
+    vd_users_free(u);
+    puts("OK");
+    return 0;
+}
+
+/* ---------- main ---------- */
+
+/* --opt VALUE or --opt=VALUE; advances *i past what it consumed. */
+static bool take_opt(const char *name, int argc, char **argv, int *i, const char **out)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return false;
+    if (argv[*i][n] == '=') {
+        *out = argv[*i] + n + 1;
+        return true;
+    }
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return false;
+    *out = argv[++*i];
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    global_opts g = { 0 };
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (!take_opt("--config", argc, argv, &i, &g.config) &&
+            !take_opt("--data", argc, argv, &i, &g.data))
+            return usage_error("unknown or incomplete option '%s'", argv[i]);
+    }
+    if (i >= argc)
+        return usage_error("missing COMMAND%s", NULL);
+    const char *cmd = argv[i++];
+    if (strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "user") && strcmp(cmd, "audit") && strcmp(cmd, "config"))
+        return usage_error("unknown command '%s'", cmd);
+    vd_config c;
+    int rc = load_config(&g, &c);
+    if (rc != 0)
+        return rc;
+    if (strcmp(cmd, "user") == 0)
+        rc = cmd_user(&c, argc - i, argv + i);
+    else if (strcmp(cmd, "audit") == 0)
+        rc = cmd_audit(&c, argc - i, argv + i);
+    else
+        rc = cmd_config(&g, &c, argc - i, argv + i);
+    vd_config_clear(&c);
+    fflush(stdout);
+    return rc;
+}
