@@ -354,7 +354,12 @@ static const char *set_string(parser *ps, const keydef *k, const char *v)
     if (why)
         return why;
     bool is_path = k->kind == K_PATH || (k->kind == K_LOGPATH && strcmp(v, "-") != 0);
-    if (is_path && v[0] != '/')
+    while (is_path && v[0] == '.' && v[1] == '/')
+        for (v += 2; *v == '/'; v++)   /* "./x" is "x": tidier messages */
+            ;
+    if (is_path && (!v[0] || strcmp(v, ".") == 0))
+        copy = strdup(ps->dir);
+    else if (is_path && v[0] != '/')
         copy = join_path(ps->dir, v);
     else
         copy = strdup(v);

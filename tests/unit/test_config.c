@@ -189,6 +189,12 @@ static void test_relative_paths(void)
     CHECK(c.access_log == NULL);
     vd_config_clear(&c);
 
+    CHECK_INT(load_text("data = .\nusers = ./etc/users\n", &c, msg, sizeof msg), VD_OK);
+    CHECK_STR(c.data_dir, real);
+    snprintf(want, sizeof want, "%s/etc/users", real);
+    CHECK_STR(c.users_file, want);
+    vd_config_clear(&c);
+
     /* a config named by a relative path resolves against its own directory */
     char cwd[PATH_MAX];
     CHECK(getcwd(cwd, sizeof cwd) != NULL);
@@ -278,6 +284,69 @@ static void test_sizes(void)
     }
 }
 
+/* conf/visitdav.conf.example: every key appears, and with the "# " taken
+ * off its settings the file loads and gives exactly the defaults. */
+static void test_example(void)
+{
+    char p[PATH_MAX + 128];
+    const char *src = getenv("VISITDAV_SRC");
+    FILE *f = NULL;
+    if (src) {
+        snprintf(p, sizeof p, "%s/conf/visitdav.conf.example", src);
+        f = fopen(p, "r");
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (!f && n > 0 && __FILE__[0] != '/') {
+        /* __FILE__ is relative to the build dir, the parent of tests/ */
+        exe[n] = '\0';
+        *strrchr(exe, '/') = '\0';
+        snprintf(p, sizeof p, "%s/../%.*s/../../conf/visitdav.conf.example", exe,
+                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__);
+        f = fopen(p, "r");
+    }
+    if (!f && __FILE__[0] == '/') {
+        snprintf(p, sizeof p, "%.*s/../../conf/visitdav.conf.example",
+                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__);
+        f = fopen(p, "r");
+    }
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    char line[512], text[8192] = "";
+    int settings = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *eq = strstr(line, " = ");
+        bool setting = line[0] == '#' && line[1] == ' ' && eq &&
+                       strspn(line + 2, "abcdefghijklmnopqrstuvwxyz_") == (size_t)(eq - line - 2);
+        settings += setting;
+        strncat(text, setting ? line + 2 : line, sizeof text - strlen(text) - 1);
+    }
+    fclose(f);
+    CHECK_INT(settings, 16);
+    vd_config c, def;
+    char msg[512];
+    CHECK_INT(load_text(text, &c, msg, sizeof msg), VD_OK);
+    if (msg[0])
+        fprintf(stderr, "  example: %s\n", msg);
+    vd_config_defaults(&def);
+    CHECK(c.n_listen == 1 && c.listen[0] && strcmp(c.listen[0], def.listen[0]) == 0);
+    CHECK(c.data_dir && strstr(c.data_dir, "/visitdav-data") != NULL);
+    CHECK(c.users_file && strstr(c.users_file, "/visitdav-data/users") != NULL);
+    CHECK(c.realm && strcmp(c.realm, def.realm) == 0);
+    CHECK(c.max_body_bytes == def.max_body_bytes && c.max_resource_bytes == def.max_resource_bytes);
+    CHECK(c.max_multiget_hrefs == def.max_multiget_hrefs && c.max_instances == def.max_instances);
+    CHECK(c.threads == def.threads && c.conn_timeout_s == def.conn_timeout_s &&
+          c.max_connections == def.max_connections);
+    CHECK(c.default_calendar && strcmp(c.default_calendar, def.default_calendar) == 0);
+    CHECK(c.default_calendar_displayname &&
+          strcmp(c.default_calendar_displayname, def.default_calendar_displayname) == 0);
+    CHECK(c.timezone && strcmp(c.timezone, def.timezone) == 0);
+    CHECK(c.access_log == NULL && c.no_sync == def.no_sync);
+    vd_config_clear(&c);
+    vd_config_clear(&def);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/vd-config-XXXXXX");
@@ -290,6 +359,7 @@ int main(void)
     test_relative_paths();
     test_listen();
     test_sizes();
+    test_example();
     unlink(conf);
     rmdir(dir);
     return check_done();
