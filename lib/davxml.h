@@ -16,6 +16,12 @@ typedef struct vd_qname {
     char *name;  /* local name */
 } vd_qname;
 
+/* Count limits on request bodies; beyond them parsing fails with VD_EINVAL
+ * (diag 400).  Nesting is capped at VD_MAX_XML_DEPTH (vd.h). */
+#define VD_DAVXML_MAX_PROPS   1000   /* property names, ops, search terms per request */
+#define VD_DAVXML_MAX_HREFS   10000  /* calendar-multiget hrefs */
+#define VD_DAVXML_MAX_FILTER  1000   /* elements of one CALDAV:filter */
+
 /* "{ns}name" (Clark notation), malloc'd. */
 char *vd_qname_clark(const char *ns, const char *name);
 bool  vd_qname_eq(const vd_qname *q, const char *ns, const char *name);
@@ -127,10 +133,18 @@ typedef struct vd_propresult {
 } vd_propresult;
 
 void vd_ms_begin(vd_buf *b);                       /* <?xml..?><D:multistatus xmlns:D=...> */
-/* One <D:response> with propstats grouped by status. brief: omit 404s. */
+/* One <D:response> with propstats grouped by status (one <D:propstat> per
+ * distinct status, 200 first). brief: omit 404s.  href is a DECODED path
+ * (as in vd_xml_href); it is encoded here.  When nothing is left to show
+ * (n == 0, or brief and all 404) an empty 200 propstat is written so the
+ * response stays valid. */
 void vd_ms_response(vd_buf *b, const char *href, const vd_propresult *r, size_t n, bool brief);
-/* One <D:response> with just <D:href> + <D:status> (e.g. 404 in multiget/sync). */
+/* One <D:response> with just <D:href> + <D:status> (e.g. 404 in multiget/sync).
+ * href is a DECODED path, encoded here. */
 void vd_ms_status(vd_buf *b, const char *href, int status);
+/* As vd_ms_status, but href is already encoded (e.g. a multiget href echoed
+ * exactly as the client sent it); it is only XML-escaped. */
+void vd_ms_status_href(vd_buf *b, const char *encoded_href, int status);
 /* RFC 6578: <D:sync-token> before closing. */
 void vd_ms_sync_token(vd_buf *b, const char *token);
 void vd_ms_end(vd_buf *b);                          /* </D:multistatus> */
