@@ -191,7 +191,7 @@ static vd_err read_text(const char *path, char **text, size_t *len, bool *exists
         rc = VD_ENOMEM;
         goto out;
     }
-    for (;;) {   /* the file may grow while we read: stop at cap */
+    for (;;) {
         ssize_t r = read(fd, buf + n, cap - n);
         if (r < 0 && errno == EINTR)
             continue;
@@ -199,8 +199,12 @@ static vd_err read_text(const char *path, char **text, size_t *len, bool *exists
             vd_diag_set(d, 0, NULL, NULL, "%s: %s", path, strerror(errno));
             goto out;
         }
-        if (r == 0 || (n += (size_t)r) == cap)
+        if (r == 0)
             break;
+        if ((n += (size_t)r) == cap) {   /* grew since fstat: half-written */
+            vd_diag_set(d, 0, NULL, NULL, "%s: changed while being read", path);
+            goto out;
+        }
     }
     buf[n] = '\0';
     *text = buf;

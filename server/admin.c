@@ -449,7 +449,8 @@ static int cmd_config(const global_opts *g, const vd_config *c, int argc, char *
     if (rc != VD_OK)
         return fail("users file", &d, rc);
     printf("config: %s\n", g->config ? g->config : "(none: built-in defaults)");
-    printf("data:   %s\n", c->data_dir);
+    printf("data:   %s%s\n", c->data_dir,
+           access(c->data_dir, F_OK) == 0 ? "" : " (does not exist yet)");
     printf("users:  %s (%zu user%s%s)\n", c->users_file, vd_users_count(u),
            vd_users_count(u) == 1 ? "" : "s", access(c->users_file, F_OK) == 0 ? "" : ", file missing");
     for (size_t i = 0; i < c->n_listen; i++)
