@@ -40,13 +40,12 @@ static char *xstrdup(const char *s)
     return memcpy(xrealloc(NULL, n), s, n);
 }
 
-/* Grow *arr (element size es) so that index n is usable. */
-static void grow(void *arr, size_t n, size_t es)
-{
-    void **a = arr;
-    if (n == 0 || (n & (n - 1)) == 0)         /* at 0, 1, 2, 4, 8, ... */
-        *a = xrealloc(*a, (n ? 2 * n : 1) * es);
-}
+/* Make index n of array arr (holding n elements) usable: capacity doubles
+ * whenever n reaches 0, 1, 2, 4, 8, ... */
+#define GROW(arr, n) do { \
+    if ((n) == 0 || ((n) & ((n) - 1)) == 0) \
+        (arr) = xrealloc((arr), ((n) ? 2 * (n) : 1) * sizeof *(arr)); \
+} while (0)
 
 static char *trim_dup(const char *s)
 {
@@ -339,14 +338,14 @@ static vd_err add_qname(vd_qname **arr, size_t *n, const xmlNode *el, vd_diag *d
 {
     if (*n >= VD_DAVXML_MAX_PROPS)
         return bad(d, "too many properties in request");
-    grow(arr, *n, sizeof **arr);
+    GROW(*arr, *n);
     qname_set(&(*arr)[(*n)++], el);
     return VD_OK;
 }
 
 static void strv_add(char ***v, size_t *n, const char *s)
 {
-    grow(v, *n, sizeof **v);
+    GROW(*v, *n);
     char *c = xstrdup(s);
     upcase(c);
     (*v)[(*n)++] = c;
@@ -526,7 +525,7 @@ static vd_err fill_op(vd_propop *op, xmlNode *el, bool remove, vd_diag *d)
     FOR_EL(c, el) {
         if (op->n_children >= VD_DAVXML_MAX_PROPS)
             return bad(d, "property value has too many elements");
-        grow(&op->children, op->n_children, sizeof *op->children);
+        GROW(op->children, op->n_children);
         vd_propchild *pc = &op->children[op->n_children++];
         qname_set(&pc->name, c);
         pc->name_attr = attr(c, "name");
@@ -554,7 +553,7 @@ static vd_err parse_updates(xmlNode *root, vd_propupdate *u, bool allow_remove, 
             FOR_EL(el, p) {
                 if (u->n_ops >= VD_DAVXML_MAX_PROPS)
                     return bad(d, "too many properties in request");
-                grow(&u->ops, u->n_ops, sizeof *u->ops);
+                GROW(u->ops, u->n_ops);
                 vd_propop *op = &u->ops[u->n_ops++];
                 memset(op, 0, sizeof *op);
                 vd_err rc = fill_op(op, el, remove, d);
@@ -817,7 +816,7 @@ static vd_err rep_multiget(xmlNode *root, vd_report *r, vd_diag *d)
             continue;
         if (r->n_hrefs >= VD_DAVXML_MAX_HREFS)
             return bad(d, "too many hrefs in calendar-multiget");
-        grow(&r->hrefs, r->n_hrefs, sizeof *r->hrefs);
+        GROW(r->hrefs, r->n_hrefs);
         r->hrefs[r->n_hrefs++] = all_text(c, false);
     }
     return rc;
@@ -891,9 +890,9 @@ static vd_err rep_expand(xmlNode *root, vd_report *r, vd_diag *d)
         size_t i = r->props.n_props;
         if (i >= VD_DAVXML_MAX_PROPS)
             return bad(d, "too many properties in request");
-        grow(&r->props.props, i, sizeof *r->props.props);
-        grow(&r->expand_sub, i, sizeof *r->expand_sub);
-        grow(&r->n_expand_sub, i, sizeof *r->n_expand_sub);
+        GROW(r->props.props, i);
+        GROW(r->expand_sub, i);
+        GROW(r->n_expand_sub, i);
         memset(&r->props.props[i], 0, sizeof r->props.props[i]);
         r->expand_sub[i] = NULL;
         r->n_expand_sub[i] = 0;
@@ -906,7 +905,7 @@ static vd_err rep_expand(xmlNode *root, vd_report *r, vd_diag *d)
                 continue;
             if (r->n_expand_sub[i] >= VD_DAVXML_MAX_PROPS)
                 return bad(d, "too many properties in request");
-            grow(&r->expand_sub[i], r->n_expand_sub[i], sizeof **r->expand_sub);
+            GROW(r->expand_sub[i], r->n_expand_sub[i]);
             vd_qname *q = &r->expand_sub[i][r->n_expand_sub[i]];
             memset(q, 0, sizeof *q);
             r->n_expand_sub[i]++;
@@ -931,7 +930,7 @@ static vd_err rep_pps(xmlNode *root, vd_report *r, vd_diag *d)
         } else if (is_el(c, VD_NS_DAV, "property-search")) {
             if (r->n_searches >= VD_DAVXML_MAX_PROPS)
                 return bad(d, "too many property-search elements");
-            grow(&r->searches, r->n_searches, sizeof *r->searches);
+            GROW(r->searches, r->n_searches);
             vd_propsearch *ps = &r->searches[r->n_searches++];
             memset(ps, 0, sizeof *ps);
             FOR_EL(s, c) {

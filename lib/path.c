@@ -186,20 +186,28 @@ char *vd_path_encode(const char *path)
     return out;
 }
 
-/* Length of "scheme://authority" at the start of href, 0 if none. */
+/* Length of "scheme://authority" (or "//authority") at the start of href,
+ * 0 if none. */
+static bool scheme_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '+' || c == '-' || c == '.';
+}
+
 static size_t origin_len(const char *href)
 {
     size_t i = 0;
-    if (!((href[0] >= 'A' && href[0] <= 'Z') || (href[0] >= 'a' && href[0] <= 'z')))
-        return 0;
-    while (href[i] && (href[i] == '+' || href[i] == '-' || href[i] == '.' ||
-                       (href[i] >= 'A' && href[i] <= 'Z') ||
-                       (href[i] >= 'a' && href[i] <= 'z') ||
-                       (href[i] >= '0' && href[i] <= '9')))
-        i++;
-    if (strncmp(href + i, "://", 3) != 0)
-        return 0;
-    i += 3;
+    if (href[0] == '/' && href[1] == '/') {   /* network-path reference "//host/x" */
+        i = 2;
+    } else {
+        if (!((href[0] >= 'A' && href[0] <= 'Z') || (href[0] >= 'a' && href[0] <= 'z')))
+            return 0;
+        while (scheme_char(href[i]))
+            i++;
+        if (strncmp(href + i, "://", 3) != 0)
+            return 0;
+        i += 3;
+    }
     while (href[i] && href[i] != '/' && href[i] != '?' && href[i] != '#')
         i++;
     return i;

@@ -159,6 +159,9 @@ static void test_href(void)
     CHECK_INT(vd_href_decode("/calendars/a/e%40x.ics", &out, &d), VD_OK);
     CHECK_STR(out, "/calendars/a/e@x.ics");
     free(out);
+    CHECK_INT(vd_href_decode("//host:8008/c/y.ics", &out, &d), VD_OK);
+    CHECK_STR(out, "/c/y.ics");
+    free(out);
     CHECK_INT(vd_href_decode("/c/x.ics?foo=1", &out, &d), VD_OK);
     CHECK_STR(out, "/c/x.ics");
     free(out);
