@@ -1,0 +1,467 @@
+"""REPORT calendar-query (RFC 4791 7.8, 9.7, 9.9): comp-filter with
+time-range over recurrences (RRULE, RDATE, EXDATE, overridden instances),
+time zones, all-day and floating times; prop-filter / param-filter /
+text-match with collations; is-not-defined; VTODO; calendar-data and expand.
+"""
+import pytest
+
+from helpers import (CAL, DAV, XML_CT, Multistatus, assert_dav_error, mkcalendar_body,
+                     new_calendar, parse_ical, put_ok, req, tz_calendar, tz_ny, uid, vcal,
+                     vevent, vtodo, q)
+
+
+def query_body(filter_xml, props="<D:getetag/>", timezone=None):
+    tz = "<C:timezone><![CDATA[%s]]></C:timezone>" % timezone if timezone else ""
+    return ('<?xml version="1.0" encoding="utf-8"?>'
+            '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<D:prop>%s</D:prop><C:filter>%s</C:filter>%s</C:calendar-query>'
+            % (props, filter_xml, tz))
+
+
+def report(s, path, body, depth="1"):
+    return req(s, "REPORT", path, body, {"Depth": depth, "Content-Type": XML_CT})
+
+
+def names(s, cal, filter_xml, **kw):
+    ms = Multistatus(report(s, cal, query_body(filter_xml, **kw)))
+    out = set()
+    for r in ms.responses:
+        assert r.href.startswith(cal) and r.href != cal, r.href
+        assert r.status is None, "response-level status %s for %s" % (r.status, r.href)
+        assert r.prop(q(DAV, "getetag")) is not None, r.href
+        out.add(r.href[len(cal):])
+    return out
+
+
+def tr(start=None, end=None):
+    attrs = ""
+    if start:
+        attrs += ' start="%s"' % start
+    if end:
+        attrs += ' end="%s"' % end
+    return "<C:time-range%s/>" % attrs
+
+
+def events(inner=""):
+    return ('<C:comp-filter name="VCALENDAR"><C:comp-filter name="VEVENT">%s'
+            '</C:comp-filter></C:comp-filter>' % inner)
+
+
+def todos(inner=""):
+    return ('<C:comp-filter name="VCALENDAR"><C:comp-filter name="VTODO">%s'
+            '</C:comp-filter></C:comp-filter>' % inner)
+
+
+# ------------------------------------------------------------ recurrence
+def recurring_ics(u):
+    """Weekly on Mondays 10:00-11:00Z from 2024-01-01, 10 times; 15 Jan
+    excluded; the 22 Jan instance moved to Wednesday 24 Jan 14:00-15:00Z."""
+    return vcal(
+        vevent(u, "20240101T100000Z", "20240101T110000Z", summary="weekly",
+               extra=["RRULE:FREQ=WEEKLY;COUNT=10", "EXDATE:20240115T100000Z"]),
+        vevent(u, "20240124T140000Z", "20240124T150000Z", summary="moved",
+               extra=["RECURRENCE-ID:20240122T100000Z"]))
+
+
+def recurring_calendar(s):
+    cal = new_calendar(s)
+    put_ok(s, cal + "rec.ics", recurring_ics(uid()))
+    put_ok(s, cal + "decoy.ics", vcal(vevent(uid(), "20240601T100000Z", "20240601T110000Z")))
+    return cal
+
+
+REC_WINDOWS = [
+    ("first-instance", "20240101T000000Z", "20240102T000000Z", True),
+    ("exdate-day", "20240115T000000Z", "20240116T000000Z", False),
+    ("overridden-original-day", "20240122T000000Z", "20240123T000000Z", False),
+    ("override-new-day", "20240124T000000Z", "20240125T000000Z", True),
+    ("inside-override", "20240124T143000Z", "20240124T143100Z", True),
+    ("last-instance", "20240304T000000Z", "20240305T000000Z", True),
+    ("after-count", "20240311T000000Z", "20240312T000000Z", False),
+    ("inside-an-instance", "20240212T103000Z", "20240212T103100Z", True),
+    ("ends-at-instance-start", "20240108T090000Z", "20240108T100000Z", False),
+    ("starts-at-instance-end", "20240108T110000Z", "20240108T120000Z", False),
+    ("between-instances", "20240109T000000Z", "20240114T000000Z", False),
+    ("before-first", "20231201T000000Z", "20231231T000000Z", False),
+    ("open-end", "20240301T000000Z", None, True),   # decoy.ics added below
+    ("open-start", None, "20240102T000000Z", True),
+]
+
+
+@pytest.mark.parametrize("label,start,end,hit", REC_WINDOWS, ids=[w[0] for w in REC_WINDOWS])
+def test_recurring_event_windows(alice, label, start, end, hit):
+    cal = recurring_calendar(alice)
+    got = names(alice, cal, events(tr(start, end)))
+    expected = {"rec.ics"} if hit else set()
+    if label == "open-end":
+        expected.add("decoy.ics")   # 2024-06-01 lies in [2024-03-01, infinity)
+    assert got == expected, (label, got)
+
+
+def test_infinite_rrule_far_in_the_future(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "forever.ics", vcal(vevent(uid(), "20240101T100000Z", "20240101T110000Z",
+                                                   extra=["RRULE:FREQ=WEEKLY"])))
+    assert names(alice, cal, events(tr("20300107T000000Z", "20300108T000000Z"))) == {"forever.ics"}
+    assert names(alice, cal, events(tr("20300108T000000Z", "20300114T000000Z"))) == set()
+
+
+def test_rdate_instance(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "rdate.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z",
+                                                 extra=["RDATE:20240620T100000Z"])))
+    assert names(alice, cal, events(tr("20240620T000000Z", "20240621T000000Z"))) == {"rdate.ics"}
+    assert names(alice, cal, events(tr("20240615T000000Z", "20240616T000000Z"))) == set()
+
+
+def test_until_rrule(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "until.ics", vcal(vevent(uid(), "20240601T080000Z", "20240601T090000Z",
+                                                 extra=["RRULE:FREQ=DAILY;UNTIL=20240605T080000Z"])))
+    assert names(alice, cal, events(tr("20240605T000000Z", "20240606T000000Z"))) == {"until.ics"}
+    assert names(alice, cal, events(tr("20240606T000000Z", "20240607T000000Z"))) == set()
+
+
+# ------------------------------------------------------------ time zones and edges
+def tz_events_calendar(s):
+    cal = new_calendar(s)
+    tz = tz_ny()
+    # 09:00 EST = 14:00Z; 09:00 EDT = 13:00Z
+    put_ok(s, cal + "winter.ics", vcal(vevent(uid(), ";TZID=America/New_York:20240115T090000",
+                                              ";TZID=America/New_York:20240115T100000"),
+                                       timezones=[tz]))
+    put_ok(s, cal + "summer.ics", vcal(vevent(uid(), ";TZID=America/New_York:20240715T090000",
+                                              ";TZID=America/New_York:20240715T100000"),
+                                       timezones=[tz]))
+    put_ok(s, cal + "dst.ics", vcal(vevent(uid(), ";TZID=America/New_York:20240301T090000",
+                                           ";TZID=America/New_York:20240301T100000",
+                                           extra=["RRULE:FREQ=WEEKLY;COUNT=3"]),
+                                    timezones=[tz]))
+    put_ok(s, cal + "utc.ics", vcal(vevent(uid(), "20240301T235900Z", "20240302T000100Z")))
+    return cal
+
+
+TZ_WINDOWS = [
+    ("winter-inside", "20240115T143000Z", "20240115T144500Z", {"winter.ics"}),
+    ("winter-as-if-utc", "20240115T090000Z", "20240115T100000Z", set()),
+    ("winter-after-end", "20240115T150000Z", "20240115T160000Z", set()),
+    ("winter-before-start", "20240115T130000Z", "20240115T140000Z", set()),
+    ("summer-inside", "20240715T130000Z", "20240715T133000Z", {"summer.ics"}),
+    ("summer-as-if-standard", "20240715T140000Z", "20240715T143000Z", set()),
+    ("dst-third-instance", "20240315T133000Z", "20240315T134000Z", {"dst.ics"}),
+    ("dst-third-instance-wrong-offset", "20240315T140000Z", "20240315T143000Z", set()),
+    ("dst-first-instance", "20240301T143000Z", "20240301T144000Z", {"dst.ics"}),
+    ("utc-edge-next-day", "20240302T000000Z", "20240303T000000Z", {"utc.ics"}),
+    ("utc-edge-ends-at-start", "20240301T000000Z", "20240301T235900Z", set()),
+    ("utc-edge-starts-at-end", "20240302T000100Z", "20240302T010000Z", set()),
+]
+
+
+@pytest.mark.parametrize("label,start,end,expected", TZ_WINDOWS, ids=[w[0] for w in TZ_WINDOWS])
+def test_timezone_windows(alice, label, start, end, expected):
+    cal = tz_events_calendar(alice)
+    assert names(alice, cal, events(tr(start, end))) == expected
+
+
+def test_all_day_event_utc_calendar(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "day.ics", vcal(vevent(uid(), ";VALUE=DATE:20240405", ";VALUE=DATE:20240406")))
+    assert names(alice, cal, events(tr("20240405T120000Z", "20240405T130000Z"))) == {"day.ics"}
+    assert names(alice, cal, events(tr("20240407T000000Z", "20240408T000000Z"))) == set()
+    assert names(alice, cal, events(tr("20240403T000000Z", "20240404T000000Z"))) == set()
+
+
+def test_all_day_event_without_dtend_lasts_one_day(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "d1.ics", vcal(vevent(uid(), ";VALUE=DATE:20240408")))
+    assert names(alice, cal, events(tr("20240408T120000Z", "20240408T130000Z"))) == {"d1.ics"}
+    assert names(alice, cal, events(tr("20240410T000000Z", "20240411T000000Z"))) == set()
+
+
+def ny_calendar(s):
+    return new_calendar(s, mkcalendar_body("NY", timezone=tz_calendar(tz_ny())))
+
+
+def test_all_day_event_in_calendar_timezone(alice):
+    # an all-day event is a floating day: in New York, 5 April runs from
+    # 04:00Z on the 5th to 04:00Z on the 6th
+    cal = ny_calendar(alice)
+    put_ok(alice, cal + "day.ics", vcal(vevent(uid(), ";VALUE=DATE:20240405", ";VALUE=DATE:20240406")))
+    assert names(alice, cal, events(tr("20240405T020000Z", "20240405T030000Z"))) == set()
+    assert names(alice, cal, events(tr("20240406T020000Z", "20240406T030000Z"))) == {"day.ics"}
+
+
+def test_floating_event_in_calendar_timezone(alice):
+    cal = ny_calendar(alice)
+    put_ok(alice, cal + "float.ics", vcal(vevent(uid(), "20240115T090000", "20240115T100000")))
+    assert names(alice, cal, events(tr("20240115T143000Z", "20240115T144500Z"))) == {"float.ics"}
+    assert names(alice, cal, events(tr("20240115T093000Z", "20240115T094500Z"))) == set()
+
+
+def test_floating_event_with_query_timezone(alice):
+    # RFC 4791 9.9: C:timezone in the query sets the zone for floating times
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "float.ics", vcal(vevent(uid(), "20240115T090000", "20240115T100000")))
+    tz = tz_calendar(tz_ny())
+    assert names(alice, cal, events(tr("20240115T143000Z", "20240115T144500Z")),
+                 timezone=tz) == {"float.ics"}
+    assert names(alice, cal, events(tr("20240115T093000Z", "20240115T094500Z")),
+                 timezone=tz) == set()
+
+
+def test_event_with_duration(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "dur.ics", vcal(vevent(uid(), "20240610T100000Z", None,
+                                               extra=["DURATION:PT2H"])))
+    assert names(alice, cal, events(tr("20240610T113000Z", "20240610T114500Z"))) == {"dur.ics"}
+    assert names(alice, cal, events(tr("20240610T120000Z", "20240610T130000Z"))) == set()
+
+
+def test_event_without_end_is_instant(alice):
+    # RFC 4791 9.9: DTSTART only (DATE-TIME) matches if start <= DTSTART < end
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "inst.ics", vcal(vevent(uid(), "20240610T100000Z")))
+    assert names(alice, cal, events(tr("20240610T100000Z", "20240610T100100Z"))) == {"inst.ics"}
+    assert names(alice, cal, events(tr("20240610T090000Z", "20240610T100000Z"))) == set()
+
+
+def test_comp_filter_without_time_range_returns_all_events(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "a.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z")))
+    put_ok(alice, cal + "b.ics", recurring_ics(uid()))
+    put_ok(alice, cal + "t.ics", vcal(vtodo(uid(), "20240610T100000Z")))
+    assert names(alice, cal, events()) == {"a.ics", "b.ics"}
+    assert names(alice, cal, '<C:comp-filter name="VCALENDAR"/>') == {"a.ics", "b.ics", "t.ics"}
+
+
+# ------------------------------------------------------------ text-match
+def text_calendar(s):
+    cal = new_calendar(s)
+    put_ok(s, cal + "m.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z",
+                                         summary="Besuch bei Müller GmbH",
+                                         extra=["DESCRIPTION:Angebot besprechen"])))
+    put_ok(s, cal + "h.ics", vcal(vevent(uid(), "20240611T100000Z", "20240611T110000Z",
+                                         summary="拜访华为技术有限公司")))
+    put_ok(s, cal + "o.ics", vcal(vevent(uid(), "20240612T100000Z", "20240612T110000Z",
+                                         summary="Other appointment")))
+    return cal
+
+
+def summary_match(text, collation=None, negate=False, prop="SUMMARY"):
+    attrs = ""
+    if collation:
+        attrs += ' collation="%s"' % collation
+    if negate:
+        attrs += ' negate-condition="yes"'
+    return events('<C:prop-filter name="%s"><C:text-match%s>%s</C:text-match></C:prop-filter>'
+                  % (prop, attrs, text))
+
+
+TEXT_CASES = [
+    ("unicode-casemap-upper-umlaut", "MÜLLER", "i;unicode-casemap", False, {"m.ics"}),
+    ("unicode-casemap-lower", "müller", "i;unicode-casemap", False, {"m.ics"}),
+    ("ascii-casemap-does-not-fold-umlaut", "MÜLLER", "i;ascii-casemap", False, set()),
+    ("ascii-casemap-folds-ascii", "MüLLER", "i;ascii-casemap", False, {"m.ics"}),
+    ("default-collation-is-ascii-casemap", "besuch", None, False, {"m.ics"}),
+    ("octet-is-case-sensitive", "besuch", "i;octet", False, set()),
+    ("octet-exact", "Besuch", "i;octet", False, {"m.ics"}),
+    ("cjk-substring-unicode", "华为", "i;unicode-casemap", False, {"h.ics"}),
+    ("cjk-substring-ascii", "华为", "i;ascii-casemap", False, {"h.ics"}),
+    ("negate", "Müller", "i;unicode-casemap", True, {"h.ics", "o.ics"}),
+    ("substring-in-middle", "bei m", None, False, {"m.ics"}),
+    ("no-match", "Siemens", None, False, set()),
+]
+
+
+@pytest.mark.parametrize("label,text,coll,neg,expected", TEXT_CASES, ids=[c[0] for c in TEXT_CASES])
+def test_text_match(alice, label, text, coll, neg, expected):
+    cal = text_calendar(alice)
+    assert names(alice, cal, summary_match(text, coll, neg)) == expected
+
+
+def test_negated_text_match_needs_the_property(alice):
+    # RFC 4791 9.7.2: a prop-filter with text-match matches only a defined property
+    cal = text_calendar(alice)
+    assert names(alice, cal, summary_match("nothing-like-this", negate=True,
+                                           prop="DESCRIPTION")) == {"m.ics"}
+
+
+def test_unknown_collation_is_supported_collation_error(alice):
+    cal = text_calendar(alice)
+    r = report(alice, cal, query_body(summary_match("x", "i;klingon")))
+    assert_dav_error(r, CAL, "supported-collation")
+
+
+# ------------------------------------------------------------ param-filter, is-not-defined
+def attendee_calendar(s):
+    cal = new_calendar(s)
+    put_ok(s, cal + "acc.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z", extra=[
+        "ATTENDEE;PARTSTAT=ACCEPTED;CN=Anna:mailto:anna@example.com"])))
+    put_ok(s, cal + "need.ics", vcal(vevent(uid(), "20240611T100000Z", "20240611T110000Z", extra=[
+        "ATTENDEE;CN=Ben;PARTSTAT=NEEDS-ACTION:mailto:ben@example.com",
+        "LOCATION:Werk 2"])))
+    put_ok(s, cal + "nopart.ics", vcal(vevent(uid(), "20240612T100000Z", "20240612T110000Z", extra=[
+        "ATTENDEE:mailto:cleo@example.com"])))
+    put_ok(s, cal + "alone.ics", vcal(vevent(uid(), "20240613T100000Z", "20240613T110000Z", extra=[
+        "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:go", "TRIGGER:-PT15M", "END:VALARM"])))
+    return cal
+
+
+def test_param_filter_partstat(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:prop-filter name="ATTENDEE"><C:param-filter name="PARTSTAT">'
+               '<C:text-match>NEEDS-ACTION</C:text-match></C:param-filter></C:prop-filter>')
+    assert names(alice, cal, f) == {"need.ics"}
+
+
+def test_param_filter_is_not_defined(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:prop-filter name="ATTENDEE"><C:param-filter name="PARTSTAT">'
+               '<C:is-not-defined/></C:param-filter></C:prop-filter>')
+    assert names(alice, cal, f) == {"nopart.ics"}
+
+
+def test_prop_filter_defined(alice):
+    cal = attendee_calendar(alice)
+    assert names(alice, cal, events('<C:prop-filter name="ATTENDEE"/>')) == \
+        {"acc.ics", "need.ics", "nopart.ics"}
+
+
+def test_prop_filter_text_match_on_cal_address(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:prop-filter name="ATTENDEE"><C:text-match>ben@EXAMPLE.com</C:text-match>'
+               '</C:prop-filter>')
+    assert names(alice, cal, f) == {"need.ics"}
+
+
+def test_prop_is_not_defined(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:prop-filter name="LOCATION"><C:is-not-defined/></C:prop-filter>')
+    assert names(alice, cal, f) == {"acc.ics", "nopart.ics", "alone.ics"}
+
+
+def test_comp_is_not_defined_valarm(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:comp-filter name="VALARM"><C:is-not-defined/></C:comp-filter>')
+    assert names(alice, cal, f) == {"acc.ics", "need.ics", "nopart.ics"}
+
+
+def test_nested_comp_filter_valarm(alice):
+    cal = attendee_calendar(alice)
+    assert names(alice, cal, events('<C:comp-filter name="VALARM"/>')) == {"alone.ics"}
+
+
+def test_all_filters_must_match(alice):
+    cal = attendee_calendar(alice)
+    f = events('<C:prop-filter name="ATTENDEE"/>'
+               '<C:prop-filter name="LOCATION"><C:text-match>werk</C:text-match></C:prop-filter>'
+               + tr("20240611T000000Z", "20240612T000000Z"))
+    assert names(alice, cal, f) == {"need.ics"}
+    f = events('<C:prop-filter name="LOCATION"/>' + tr("20240610T000000Z", "20240611T000000Z"))
+    assert names(alice, cal, f) == set()
+
+
+# ------------------------------------------------------------ VTODO
+def todo_calendar(s):
+    cal = new_calendar(s)
+    put_ok(s, cal + "open.ics", vcal(vtodo(uid(), "20240610T100000Z", "20240610T120000Z",
+                                           summary="call back")))
+    put_ok(s, cal + "done.ics", vcal(vtodo(uid(), "20240611T100000Z", "20240611T120000Z",
+                                           summary="send offer",
+                                           extra=["STATUS:COMPLETED", "COMPLETED:20240611T110000Z"])))
+    put_ok(s, cal + "event.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T120000Z")))
+    return cal
+
+
+def test_vtodo_query(alice):
+    cal = todo_calendar(alice)
+    assert names(alice, cal, todos()) == {"open.ics", "done.ics"}
+    assert names(alice, cal, events()) == {"event.ics"}
+
+
+def test_vtodo_incomplete(alice):
+    cal = todo_calendar(alice)
+    f = todos('<C:prop-filter name="COMPLETED"><C:is-not-defined/></C:prop-filter>')
+    assert names(alice, cal, f) == {"open.ics"}
+
+
+def test_vtodo_time_range(alice):
+    cal = todo_calendar(alice)
+    assert names(alice, cal, todos(tr("20240610T110000Z", "20240610T113000Z"))) == {"open.ics"}
+    assert names(alice, cal, todos(tr("20240612T000000Z", "20240613T000000Z"))) == set()
+
+
+# ------------------------------------------------------------ calendar-data, expand
+def test_calendar_data_returned(alice):
+    cal = text_calendar(alice)
+    body = query_body(events(), props="<D:getetag/><C:calendar-data/>")
+    ms = Multistatus(report(alice, cal, body))
+    assert len(ms.responses) == 3
+    for r in ms.responses:
+        g = req(alice, "GET", r.href)
+        assert r.text(q(DAV, "getetag")) == g.headers["ETag"]
+        data = r.text(q(CAL, "calendar-data"))
+        assert data.replace("\r\n", "\n") == g.text.replace("\r\n", "\n")
+
+
+def test_calendar_data_not_returned_unless_asked(alice):
+    cal = text_calendar(alice)
+    ms = Multistatus(report(alice, cal, query_body(events())))
+    for r in ms.responses:
+        assert r.prop_status(q(CAL, "calendar-data")) is None
+
+
+def expanded(s, cal, start, end):
+    body = query_body(events(tr(start, end)),
+                      props='<D:getetag/><C:calendar-data><C:expand start="%s" end="%s"/>'
+                            '</C:calendar-data>' % (start, end))
+    ms = Multistatus(report(s, cal, body))
+    assert len(ms.responses) == 1, [r.href for r in ms.responses]
+    vc = parse_ical(ms.responses[0].text(q(CAL, "calendar-data"))).children[0]
+    return vc.walk("VEVENT")
+
+
+def test_expand_returns_instances_in_utc(alice):
+    cal = recurring_calendar(alice)
+    evs = expanded(alice, cal, "20240101T000000Z", "20240201T000000Z")
+    starts = sorted(e.value("DTSTART") for e in evs)
+    assert starts == ["20240101T100000Z", "20240108T100000Z", "20240124T140000Z",
+                      "20240129T100000Z"], starts
+    for e in evs:
+        assert e.get("RRULE") == [] and e.get("EXDATE") == [] and e.get("RDATE") == []
+        assert e.value("RECURRENCE-ID") is not None
+        assert e.value("RECURRENCE-ID").endswith("Z")
+        assert e.value("DTSTART").endswith("Z")
+    moved = [e for e in evs if e.value("DTSTART") == "20240124T140000Z"][0]
+    assert moved.value("RECURRENCE-ID") == "20240122T100000Z"
+    assert moved.value("SUMMARY") == "moved"
+
+
+def test_expand_across_dst_in_utc(alice):
+    cal = tz_events_calendar(alice)
+    evs = expanded(alice, cal, "20240225T000000Z", "20240320T000000Z")
+    starts = sorted(e.value("DTSTART") for e in evs)
+    assert starts == ["20240301T140000Z", "20240308T140000Z", "20240315T130000Z"], starts
+    for e in evs:
+        assert "TZID" not in e.get("DTSTART")[0][1]
+
+
+def test_bad_time_range_is_valid_filter(alice):
+    cal = new_calendar(alice)
+    for start in ("20240101", "garbage", "2024-01-01T00:00:00Z"):
+        r = report(alice, cal, query_body(events(tr(start, "20240201T000000Z"))))
+        assert_dav_error(r, CAL, "valid-filter")
+
+
+def test_missing_filter_is_rejected(alice):
+    cal = new_calendar(alice)
+    body = ('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<D:prop><D:getetag/></D:prop></C:calendar-query>')
+    r = report(alice, cal, body)
+    assert r.status_code in (400, 403), r.status_code
+
+
+def test_query_on_other_users_calendar_is_403(alice, bob):
+    req(bob, "PROPFIND", "/", None, {"Depth": "0"})
+    r = report(alice, "/calendars/bob/visits/", query_body(events()))
+    assert r.status_code == 403
