@@ -15,6 +15,13 @@
 #include <string.h>
 #include <strings.h>
 
+#ifndef VD_STORE_MAX_CLARK           /* store.h's limits (older headers lack them) */
+#define VD_STORE_MAX_CLARK 240
+#endif
+#ifndef VD_STORE_MAX_PROP
+#define VD_STORE_MAX_PROP (64 * 1024)
+#endif
+
 /* Node kinds as bits, so a table line can say where a property lives. */
 enum {
     K_ROOT = 1u << 0, K_VIRT = 1u << 1,  /* "/", and /principals/, /principals/users/, /calendars/ */
@@ -843,6 +850,13 @@ int vd_props_check(const vd_node *n, const vd_propop *op, vd_diag *d)
         vd_diag_set(d, 403, VD_NS_DAV, "cannot-modify-protected-property",
                     "%s is a protected property", op->name.name);
         return 403;
+    }
+    /* RFC 4918 9.2.1: 507, "insufficient space to record the property" */
+    if (strlen(ns) + strlen(op->name.name) + 2 > VD_STORE_MAX_CLARK ||
+        (op->xml && strlen(op->xml) > VD_STORE_MAX_PROP)) {
+        vd_diag_set(d, 507, NULL, NULL, "property name or value too large (at most %d bytes)",
+                    VD_STORE_MAX_PROP);
+        return 507;
     }
     const pdef *ck = find_check(ns, op->name.name);
     if (ck && !op->remove)

@@ -195,7 +195,7 @@ static void calendar_query(rep *x)
 {
     const vd_compfilter *f = x->q->filter;
     if (!f || strcasecmp(f->name, "VCALENDAR") != 0) {   /* RFC 4791 9.7.1 */
-        fail(x->r, 400, VD_NS_CALDAV, "valid-filter",
+        fail(x->r, 403, VD_NS_CALDAV, "valid-filter",
              "calendar-query needs a filter whose top comp-filter is VCALENDAR");
         return;
     }
@@ -485,7 +485,7 @@ static void free_busy(rep *x)
     vd_buf out = VD_BUF_INIT;
     if (x->q->fb_start == VD_TIME_MIN || x->q->fb_end == VD_TIME_MAX ||
         x->q->fb_start >= x->q->fb_end) {
-        fail(x->r, 400, VD_NS_CALDAV, "valid-filter",
+        fail(x->r, 403, VD_NS_CALDAV, "valid-filter",
              "free-busy-query needs a time-range with both start and end, start before end");
         return;
     }
