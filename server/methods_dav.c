@@ -308,6 +308,8 @@ static vd_err patch_fn(vd_txn *t, void *vctx)
         e = VD_ENOTFOUND;
         goto out;
     }
+    free(p->href);
+    p->href = strdup(n.path);       /* canonical: collections end in '/' */
     if (n.kind != VD_NODE_COLL && n.kind != VD_NODE_RES) {
         vd_diag_set(&p->d, 403, VD_NS_DAV, "cannot-modify-protected-property",
                     "the properties of principals and of %s cannot be changed", n.path);
@@ -335,8 +337,6 @@ static vd_err patch_fn(vd_txn *t, void *vctx)
     }
     for (size_t i = 0; i < p->pu->n_ops && e == VD_OK; i++)
         e = vd_props_store(t, &n, &p->pu->ops[i]);
-    if (e == VD_OK && !p->href)
-        p->href = strdup(n.path);
 out:
     vd_node_clear(&n);
     return e;
