@@ -34,6 +34,14 @@
 
 #define VD_STORE_SCHEMA_VERSION 1
 
+/* Size limits of stored names (LMDB keys are at most 511 bytes).  Longer
+ * input gives VD_ETOOBIG on writes and VD_ENOTFOUND on lookups. */
+#define VD_STORE_MAX_PATH   480      /* collection path, bytes */
+#define VD_STORE_MAX_NAME   255      /* member name, principal name */
+#define VD_STORE_MAX_OWNER  255      /* collection owner (user name) */
+#define VD_STORE_MAX_CLARK  240      /* "{ns}local" of a dead property */
+#define VD_STORE_MAX_PROP   (64 * 1024)  /* xml of one dead property */
+
 typedef struct vd_store vd_store;
 typedef struct vd_txn vd_txn;
 
@@ -41,7 +49,12 @@ typedef struct vd_store_options {
     size_t initial_map_bytes;   /* 0 = 256 MiB; the map doubles when full */
     unsigned max_readers;       /* 0 = 126 */
     bool no_sync;               /* tests/benchmarks only: MDB_NOSYNC */
+    unsigned schema_version;    /* tests only: 0 = VD_STORE_SCHEMA_VERSION */
 } vd_store_options;
+
+/* One line saying why the last store call of this thread failed with
+ * VD_EIO (LMDB's message included); "" if none.  Thread-local, static. */
+const char *vd_store_last_error(void);
 
 /* Open (creating if needed) the store in directory dir (created if missing).
  * Errors: VD_EIO (diag message says why), VD_EINVAL when the stored schema
@@ -62,7 +75,8 @@ typedef vd_err (*vd_write_fn)(vd_txn *txn, void *ctx);
 vd_err vd_store_write(vd_store *s, const char *actor, const char *method,
                       vd_write_fn fn, void *ctx);
 
-void vd_txn_end(vd_txn *t);            /* for read txns; NULL harmless */
+void vd_txn_end(vd_txn *t);            /* for read txns; NULL harmless;
+                                          a no-op on a write txn */
 bool vd_txn_is_write(const vd_txn *t);
 
 /* ---------- collections ---------- */
@@ -78,7 +92,10 @@ typedef struct vd_coll {
     char *path;            /* malloc'd, ends in '/' */
     char *owner;           /* malloc'd user name */
     uint64_t seq;          /* sync sequence: bumps on every member change and
-                              on every property change of the collection */
+                              on every property change of the collection.
+                              Drawn from one store-wide counter, so a
+                              collection recreated at the same path never
+                              repeats a seq (ctag) of its predecessor. */
     uint32_t comp_mask;    /* VD_COMP_* allowed (calendars) */
     vd_time created;
     vd_time modified;
@@ -158,7 +175,11 @@ typedef struct vd_put_result {
 /* Create or replace a member; maintains the uid index (a uid already used by
  * ANOTHER member of the collection is the caller's to check first with
  * vd_store_uid_lookup), the time index, the change log (bumps the
- * collection's seq) and the audit log.  The ETag is vd_etag_of(data). */
+ * collection's seq) and the audit log.  The ETag is vd_etag_of(data).
+ * VD_EEXISTS if a child collection has this name; VD_ENOTFOUND if the
+ * collection does not exist; VD_EINVAL for an empty name or one with '/'.
+ * Instances longer than 32 days, or more than 100,000 of them, make the
+ * member open-ended instead (always a candidate). */
 vd_err vd_store_res_put(vd_txn *t, const vd_put *p, vd_put_result *out);
 
 /* Delete a member (tombstone in the change log, audit entry).
@@ -170,9 +191,12 @@ vd_err vd_store_res_delete(vd_txn *t, uint64_t coll_id, const char *name);
 vd_err vd_store_uid_lookup(vd_txn *t, uint64_t coll_id, const char *uid, char **name_out);
 
 /* Candidates for a time-range [start, end): every member with an indexed
- * instance overlapping the range, every open-ended member, and every member
- * indexed without instances; each name once, in no particular order.
- * A superset: callers check each candidate exactly.  Cost O(log n + k). */
+ * instance overlapping the range (a zero-length instance at t overlaps when
+ * start <= t < end, RFC 4791 9.9) and every open-ended member; each name
+ * once, in no particular order.  A member put with no instances and not
+ * open-ended (e.g. a non-calendar resource) is never a candidate.
+ * A superset: callers check each candidate exactly.  Cost O(log n + k).
+ * name is borrowed (valid until the txn ends). */
 typedef vd_err (*vd_name_cb)(const char *name, void *ctx);
 vd_err vd_store_time_candidates(vd_txn *t, uint64_t coll_id, vd_time start, vd_time end,
                                 vd_name_cb cb, void *ctx);
@@ -195,6 +219,7 @@ vd_err vd_store_changes(vd_txn *t, uint64_t coll_id, uint64_t since_seq, size_t 
  * Setting a collection property bumps the collection's seq. */
 vd_err vd_store_prop_set(vd_txn *t, uint64_t coll_id, const char *name,
                          const char *clark, const char *xml);
+/* Removing an unset property is VD_OK (RFC 4918 9.2: not an error). */
 vd_err vd_store_prop_remove(vd_txn *t, uint64_t coll_id, const char *name, const char *clark);
 /* *xml_out borrowed (valid until txn end); VD_ENOTFOUND if unset. */
 vd_err vd_store_prop_get(vd_txn *t, uint64_t coll_id, const char *name,
@@ -202,7 +227,8 @@ vd_err vd_store_prop_get(vd_txn *t, uint64_t coll_id, const char *name,
 typedef vd_err (*vd_prop_cb)(const char *clark, const char *xml, void *ctx);
 vd_err vd_store_prop_list(vd_txn *t, uint64_t coll_id, const char *name, vd_prop_cb cb, void *ctx);
 /* Move/copy all dead properties of one resource to another place (used by
- * MOVE/COPY); copy keeps the source. */
+ * MOVE/COPY); copy keeps the source.  The destination's own dead properties
+ * are replaced.  A member's properties go when the member is deleted. */
 vd_err vd_store_prop_copy(vd_txn *t, uint64_t from_coll, const char *from_name,
                           uint64_t to_coll, const char *to_name);
 
