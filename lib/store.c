@@ -62,6 +62,7 @@ static const char *const db_name[DB_N] = {
 
 static _Thread_local char last_err[256];
 static _Thread_local atomic_int held;   /* txns this thread has open */
+static _Thread_local bool writing;      /* inside vd_store_write's callback */
 
 const char *vd_store_last_error(void) { return last_err; }
 
@@ -715,27 +716,45 @@ void vd_txn_end(vd_txn *t)
 
 bool vd_txn_is_write(const vd_txn *t) { return t && t->write; }
 
+/* One attempt: begin, run fn, commit.  *rc gets the LMDB failure, if any. */
+static vd_err write_once(vd_store *s, const char *actor, const char *method,
+                         vd_write_fn fn, void *ctx, int *rc, size_t *seen)
+{
+    vd_txn *t;
+    vd_err e = txn_begin(s, true, &t);
+    if (e)
+        return e;
+    t->actor = actor ? actor : "";
+    t->method = method ? method : "";
+    t->now = vd_now();
+    *seen = s->mapsize;       /* stable: the gate is held */
+    writing = true;
+    e = fn(t, ctx);
+    writing = false;
+    *rc = t->mdb_rc;
+    if (!*rc && !e) {
+        *rc = mdb_txn_commit(t->txn);
+        t->txn = NULL;
+        if (*rc)
+            dberr(NULL, *rc, "commit");
+    }
+    txn_free(t);
+    return e;
+}
+
 vd_err vd_store_write(vd_store *s, const char *actor, const char *method,
                       vd_write_fn fn, void *ctx)
 {
+    if (!s || !fn)
+        return VD_EINVAL;
+    if (writing) {   /* LMDB's writer lock is not recursive: would deadlock */
+        seterr("store: vd_store_write called inside a write callback");
+        return VD_EINVAL;
+    }
     for (int attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        vd_txn *t;
-        vd_err e = txn_begin(s, true, &t);
-        if (e)
-            return e;
-        t->actor = actor ? actor : "";
-        t->method = method ? method : "";
-        t->now = vd_now();
-        size_t seen = s->mapsize;     /* stable: the gate is held */
-        e = fn(t, ctx);
-        int rc = t->mdb_rc;
-        if (!rc && !e) {
-            rc = mdb_txn_commit(t->txn);
-            t->txn = NULL;
-            if (rc)
-                dberr(NULL, rc, "commit");
-        }
-        txn_free(t);
+        int rc = 0;
+        size_t seen = 0;
+        vd_err e = write_once(s, actor, method, fn, ctx, &rc, &seen);
         if (rc == MDB_MAP_FULL) {
             if ((e = grow_map(s, seen)))
                 return e;

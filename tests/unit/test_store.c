@@ -6,11 +6,13 @@
 #include "store.h"
 
 #include <ftw.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,7 +59,7 @@ static double now_s(void)
 
 /* ---------- write jobs: one callback interprets them ---------- */
 enum { J_MKCOL, J_PUT, J_DEL, J_RMCOL, J_MVCOL, J_PSET, J_PRM, J_PCP, J_PRINC,
-       J_PRINCDEL, J_MASK, J_PUT_FAIL };
+       J_PRINCDEL, J_MASK, J_PUT_FAIL, J_NESTED };
 
 typedef struct job {
     int op;
@@ -69,6 +71,8 @@ typedef struct job {
     vd_put_result res;
     vd_coll coll;
     int calls;
+    vd_store *s;             /* J_NESTED */
+    vd_err inner;
 } job;
 
 static vd_err run_job(vd_txn *t, void *ctx)
@@ -94,6 +98,12 @@ static vd_err run_job(vd_txn *t, void *ctx)
     case J_PRINC:  return vd_store_principal_put(t, j->name, j->path, j->path2);
     case J_PRINCDEL: return vd_store_principal_delete(t, j->name);
     case J_MASK:   return vd_store_coll_set_comp_mask(t, j->id, j->mask);
+    case J_NESTED: {
+        job in = {.op = J_MASK, .id = j->id, .mask = 0};
+        j->inner = vd_store_write(j->s, "x", "X", run_job, &in);
+        vd_txn_end(t);                  /* a no-op on a write txn */
+        return vd_store_coll_set_comp_mask(t, j->id, VD_COMP_VEVENT);
+    }
     }
     return VD_EINVAL;
 }
@@ -1013,6 +1023,15 @@ static void test_abort(void)
     CHECK_INT(lookup(s, id, "UX", nm, sizeof nm), VD_ENOTFOUND);
     CHECK_STR(cands(s, id, T0, T0 + 10, NULL, NULL), "");
     CHECK_STR(changes(s, id, 0, 0, NULL, NULL, NULL), "");
+    /* a write inside a write callback is refused instead of deadlocking */
+    j = (job){.op = J_NESTED, .id = id, .s = s};
+    CHECK_INT(jrun(s, &j), VD_OK);
+    CHECK_INT(j.inner, VD_EINVAL);
+    vd_coll c;
+    CHECK_INT(coll_get(s, "/calendars/alice/c/", &c), VD_OK);
+    CHECK_INT(c.comp_mask, VD_COMP_VEVENT);
+    vd_coll_clear(&c);
+    CHECK_INT(vd_store_write(s, "a", "b", NULL, NULL), VD_EINVAL);
     vd_store_close(s);
     tmpdir_free(dir);
 }
@@ -1121,6 +1140,49 @@ static void test_growth(void)
     char *d = res_data(s, id, "small2999", &e);
     CHECK(d && strlen(d) == 2048);
     free(d);
+    vd_store_close(s);
+    tmpdir_free(dir);
+}
+
+/* ---------- another process grows the map (like the admin command) ---------- */
+static int child_grow(const char *dir, const char *idstr)
+{
+    vd_store *s = open_at(dir, 128 << 10);
+    bulk b = {strtoull(idstr, NULL, 10), 0, 1000, 0, "child%04d"};
+    vd_err e = s ? vd_store_write(s, "admin", "TEST", bulk_put, &b) : VD_EIO;
+    vd_store_close(s);
+    return e == VD_OK && b.calls > 1 ? 0 : 1;
+}
+
+static void test_other_process_grows(const char *self)
+{
+    char *dir = tmpdir_new();
+    vd_store *s = open_at(dir, 128 << 10);
+    uint64_t id;
+    vd_store_stats st;
+    vd_err e;
+    mkcol(s, "/calendars/alice/", VD_COLL_HOME, NULL);
+    mkcol(s, "/calendars/alice/c/", VD_COLL_CALENDAR, &id);
+    CHECK_INT(put(s, id, "anchor", "ANCHOR"), VD_OK);
+    char ids[32];
+    snprintf(ids, sizeof ids, "%" PRIu64, id);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(self, self, "grow", dir, ids, (char *)NULL);
+        _exit(127);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* this process's map is now smaller than the data: adopt and go on */
+    char *d = res_data(s, id, "child0999", &e);
+    CHECK_INT(e, VD_OK);
+    CHECK(d && strlen(d) == 2048);
+    free(d);
+    CHECK_INT(vd_store_stats_get(s, &st), VD_OK);
+    CHECK(st.map_bytes >= (size_t)2 << 20);
+    CHECK_INT(put(s, id, "after", "A"), VD_OK);
+    CHECK_INT(st.resources, 1001);
     vd_store_close(s);
     tmpdir_free(dir);
 }
@@ -1307,8 +1369,10 @@ static void test_scale(void)
     tmpdir_free(dir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "grow"))
+        return child_grow(argv[2], argv[3]);
     setvbuf(stdout, NULL, _IONBF, 0);
     test_open_reopen();
     test_schema();
@@ -1322,6 +1386,7 @@ int main(void)
     test_audit();
     test_abort();
     test_growth();
+    test_other_process_grows(argv[0]);
     test_reader_not_blocked();
     test_scale();
     return check_done();
