@@ -460,7 +460,9 @@ static void test_collections_move_delete(vd_store *s)
     CHECK_INT(simple(s, J_MVCOL, "/calendars/alice/zz/", "/missing/q/"), VD_ECONFLICT);
     CHECK_INT(simple(s, J_MVCOL, "/calendars/alice/zz/", "/calendars/alice/visits/q/"),
               VD_EFORBIDDEN);
+    uint64_t pseq = coll_seq(s, "/calendars/alice/");
     CHECK_INT(simple(s, J_MVCOL, "/calendars/alice/zz/", "/calendars/alice/yy/"), VD_OK);
+    CHECK(coll_seq(s, "/calendars/alice/") > pseq);
     CHECK_INT(coll_get(s, "/calendars/alice/zz/", &c), VD_ENOTFOUND);
     CHECK_INT(coll_get(s, "/calendars/alice/zz/deep/", &c), VD_ENOTFOUND);
     CHECK_INT(coll_get(s, "/calendars/alice/yy/", &c), VD_OK);
@@ -481,8 +483,18 @@ static void test_collections_move_delete(vd_store *s)
     CHECK_STR(children(s, "/calendars/alice/"),
               "/calendars/alice/b-cal/,/calendars/alice/visits-old/,"
               "/calendars/alice/visits/,/calendars/alice/yy/");
+    vd_coll_clear(&zz);
+    vd_coll_clear(&deep);
+}
 
-    /* delete: the subtree with members and every index */
+/* After the move above: delete the subtree with members and every index. */
+static void test_collections_delete(vd_store *s)
+{
+    vd_coll zz, deep, c;
+    vd_txn *t;
+    vd_err e;
+    CHECK_INT(coll_get(s, "/calendars/alice/yy/", &zz), VD_OK);
+    CHECK_INT(coll_get(s, "/calendars/alice/yy/deep/", &deep), VD_OK);
     vd_store_stats before, after;
     CHECK_INT(vd_store_stats_get(s, &before), VD_OK);
     CHECK_INT(simple(s, J_RMCOL, "/calendars/alice/yy/", NULL), VD_OK);
@@ -526,6 +538,7 @@ static void test_collections(void)
     vd_store *s = open_at(dir, 0);
     test_collections_create(s);
     test_collections_move_delete(s);
+    test_collections_delete(s);
     vd_store_close(s);
     tmpdir_free(dir);
 }
@@ -1293,15 +1306,9 @@ static void scale_fill(vd_store *s, uint64_t id, ev *evs)
     printf("  scale: %d puts, one txn each: %.2f s (%.0f puts/s)\n", NEV, dt, NEV / dt);
 }
 
-static void test_scale(void)
+/* 1000 random windows, each checked against a brute-force answer. */
+static void scale_queries(vd_store *s, uint64_t id, const ev *evs)
 {
-    char *dir = tmpdir_new();
-    vd_store *s = open_at(dir, 0);
-    uint64_t id;
-    ev *evs = calloc(NEV, sizeof *evs);
-    mkcol(s, "/calendars/alice/", VD_COLL_HOME, NULL);
-    mkcol(s, "/calendars/alice/c/", VD_COLL_CALENDAR, &id);
-    scale_fill(s, id, evs);
     int bad = 0;
     size_t total = 0;
     double t0 = now_s();
@@ -1334,8 +1341,20 @@ static void test_scale(void)
     CHECK_INT(bad, 0);
     printf("  scale: 1000 time-range queries (incl. brute-force check): %.2f s, %zu hits\n",
            dt, total);
-    /* the same queries without the checking, for the store's own cost */
-    t0 = now_s();
+}
+
+static void test_scale(void)
+{
+    char *dir = tmpdir_new();
+    vd_store *s = open_at(dir, 0);
+    uint64_t id;
+    ev *evs = calloc(NEV, sizeof *evs);
+    mkcol(s, "/calendars/alice/", VD_COLL_HOME, NULL);
+    mkcol(s, "/calendars/alice/c/", VD_COLL_CALENDAR, &id);
+    scale_fill(s, id, evs);
+    scale_queries(s, id, evs);
+    /* the same kind of queries without the checking: the store's own cost */
+    double t0 = now_s();
     for (int q = 0; q < 1000; q++) {
         vd_time a = T0 + (vd_time)(rnd() % (uint64_t)(NEV * 1800));
         vd_txn *t;
@@ -1345,7 +1364,7 @@ static void test_scale(void)
         vd_txn_end(t);
         sl_free(&got);
     }
-    dt = now_s() - t0;
+    double dt = now_s() - t0;
     printf("  scale: 1000 one-day queries alone: %.3f s (%.0f us each)\n", dt, dt * 1000);
     /* a full initial sync in pages of 1000 sees every member once */
     uint64_t seq = 0;
