@@ -165,9 +165,8 @@ def test_over_max_resource_size(alice):
 
 def test_max_resource_size_advertised(alice):
     cal = new_calendar(alice)
-    from helpers import propfind_ms
-    r = propfind_ms(alice, cal, [q(CAL, "max-resource-size")]).get(cal)
-    assert int(r.text(q(CAL, "max-resource-size"))) == 1024 * 1024
+    from helpers import prop1
+    assert int(prop1(alice, cal, q(CAL, "max-resource-size")).text) == 1024 * 1024
 
 
 def test_just_under_max_resource_size_is_accepted(alice):

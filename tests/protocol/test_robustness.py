@@ -57,16 +57,27 @@ def test_20_mib_body_is_413(alice):
 
 
 def test_20_mib_body_with_expect_continue_is_413(server, alice):
-    # a client announcing 20 MiB gets the 413 before sending the body
+    # a client announcing 20 MiB should get the 413 before sending the body
+    # (RFC 9110 10.1.1); a server may also say 100 and refuse afterwards
     u = urlsplit(server.url)
-    import base64
-    auth = base64.b64encode(b"alice:alice-pw").decode()
+    size = 20 * 1024 * 1024
     with socket.create_connection((u.hostname, u.port), timeout=20) as sock:
         sock.sendall(("PUT /calendars/alice/visits/expect.ics HTTP/1.1\r\nHost: x\r\n"
-                      "Authorization: Basic %s\r\nContent-Type: text/calendar\r\n"
-                      "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n"
-                      % (auth, 20 * 1024 * 1024)).encode())
-        first = sock.recv(4096).decode("latin-1")
+                      "Authorization: Basic YWxpY2U6YWxpY2UtcHc=\r\nContent-Type: text/calendar\r\n"
+                      "Content-Length: %d\r\nExpect: 100-continue\r\n\r\n" % size).encode())
+        try:
+            first = sock.recv(4096).decode("latin-1")
+            if first.startswith("HTTP/1.1 100"):
+                try:
+                    chunk = b"X" * 65536
+                    for _ in range(size // len(chunk)):
+                        sock.sendall(chunk)
+                except OSError:
+                    pass
+                rest = first.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in first else ""
+                first = rest or sock.recv(4096).decode("latin-1")
+        except socket.timeout:
+            raise AssertionError("no answer to a 20 MiB PUT with Expect: 100-continue")
     assert first.startswith("HTTP/1.1 413"), first[:200]
     alive(alice)
 
