@@ -10,6 +10,7 @@
  *
  * Must not: parse XML (davxml), touch LMDB or libical directly (store, ical),
  * or build DAV:error bodies (vd_resp_error does, in one place). */
+#include "access.h"
 #include "calobj.h"
 #include "methods.h"
 
@@ -73,17 +74,26 @@ static void diag_href2(vd_diag *d, const char *coll_path, const char *name)
     free(p);
 }
 
+/* What went wrong in a handler, kept until the response is written (write
+ * callbacks may run twice, so they never answer the client themselves). */
+typedef struct rw_err {
+    vd_diag d;
+    const char *allow;          /* Allow header of a 405 */
+    const char *priv;           /* missing DAV: privilege of a 403 */
+    char priv_path[4200];       /* where it is missing (decoded) */
+} rw_err;
+
 /* RFC 3744 7.1.1: a missing privilege is a 403 with DAV:need-privileges. */
-static vd_err need_priv(vd_request *r, const vd_node *n, uint32_t need,
-                        const char *what, vd_diag *d)
+static vd_err need_priv(vd_request *r, const vd_node *n, uint32_t need, rw_err *err)
 {
-    if ((vd_access_privs(r, n) & need) == need)
+    uint32_t missing = need & ~vd_access_privs(r, n);
+    if (!missing)
         return VD_OK;
-    vd_diag_set(d, 403, VD_NS_DAV, "need-privileges",
-                "%s lacks the %s privilege on %s", r->user ? r->user : "anonymous",
-                what, n->path ? n->path : "?");
-    if (n->path)
-        diag_href(d, n->path);
+    err->priv = vd_priv_name(missing & (~missing + 1));
+    snprintf(err->priv_path, sizeof err->priv_path, "%s", n->path ? n->path : r->path);
+    vd_diag_set(&err->d, 403, NULL, NULL, "%s lacks the %s privilege on %s",
+                r->user ? r->user : "anonymous", err->priv ? err->priv : "?",
+                err->priv_path);
     return VD_EPRECOND;
 }
 
@@ -101,22 +111,27 @@ static vd_err resolve_parent(vd_request *r, vd_txn *t, const char *path, vd_node
 
 /* Privilege check on the parent collection of path. */
 static vd_err need_parent_priv(vd_request *r, vd_txn *t, const char *path, uint32_t need,
-                               const char *what, vd_diag *d)
+                               rw_err *err)
 {
     vd_node p = {0};
     vd_err e = resolve_parent(r, t, path, &p);
     if (e == VD_EINVAL)
-        e = FAIL(d, 403, NULL, NULL, "%s has no parent collection", path);
+        e = FAIL(&err->d, 403, NULL, NULL, "%s has no parent collection", path);
     else if (e == VD_OK)
-        e = need_priv(r, &p, need, what, d);
+        e = need_priv(r, &p, need, err);
     vd_node_clear(&p);
     return e;
 }
 
-/* Turn a failed handler into a response: d when it says what happened,
+/* Turn a failed handler into a response: err when it says what happened,
  * else a status derived from the store error. */
-static void finish_error(vd_request *r, vd_err e, vd_diag *d, const char *allow)
+static void finish_error(vd_request *r, vd_err e, rw_err *err)
 {
+    vd_diag *d = &err->d;
+    if (err->priv) {
+        vd_resp_forbidden(r, err->priv_path, err->priv);
+        return;
+    }
     if (d->status == 0) {
         int st = 500;
         switch (e) {
@@ -135,8 +150,8 @@ static void finish_error(vd_request *r, vd_err e, vd_diag *d, const char *allow)
                      r->method ? r->method : "request", r->path ? r->path : "",
                      vd_strerror(e));
     }
-    if (allow && d->status == 405)
-        vd_resp_header(r, "Allow", allow);
+    if (err->allow && d->status == 405)
+        vd_resp_header(r, "Allow", err->allow);
     vd_resp_error(r, d, 500);
 }
 
@@ -268,12 +283,12 @@ void vd_method_options(vd_request *r)
 {
     vd_txn *t = NULL;
     vd_node n = {0};
-    vd_diag d = {0};
+    rw_err err = {0};
     vd_err e = vd_store_read(r->srv->store, &t);
     if (e == VD_OK)
         e = vd_resolve(r->srv, t, r->path, &n);
     if (e != VD_OK) {
-        finish_error(r, e, &d, NULL);
+        finish_error(r, e, &err);
         goto out;
     }
     /* No class 2 (no LOCK) and no calendar-auto-schedule (no server iTIP). */
@@ -458,8 +473,8 @@ static void get_calendar(vd_request *r, vd_txn *t, const vd_node *n)
     vd_buf out = VD_BUF_INIT;
     vd_ical_merge_finish(m, &out);
     if (e != VD_OK) {
-        vd_diag d = {0};
-        finish_error(r, e, &d, NULL);
+        rw_err err = {0};
+        finish_error(r, e, &err);
     } else {
         vd_resp_set(r, 200, "text/calendar; charset=utf-8", out.data ? out.data : "", out.len);
         header_etag(r, etag);
@@ -538,8 +553,8 @@ static void get_listing(vd_request *r, vd_txn *t, const vd_node *n)
         e = vd_store_res_list(t, n->coll.id, listing_res_cb, &lr);
     vd_buf_puts(&b, "</ul>\n</body></html>\n");
     if (e != VD_OK) {
-        vd_diag d = {0};
-        finish_error(r, e, &d, NULL);
+        rw_err err = {0};
+        finish_error(r, e, &err);
     } else {
         vd_resp_set(r, 200, "text/html; charset=utf-8", b.data, b.len);
     }
@@ -570,16 +585,16 @@ void vd_method_get(vd_request *r)
 {
     vd_txn *t = NULL;
     vd_node n = {0};
-    vd_diag d = {0};
+    rw_err err = {0};
     vd_err e = vd_store_read(r->srv->store, &t);
     if (e == VD_OK)
         e = vd_resolve(r->srv, t, r->path, &n);
     if (e == VD_OK && n.kind == VD_NODE_NONE)
-        e = FAIL(&d, 404, NULL, NULL, "nothing exists at %s", r->path);
+        e = FAIL(&err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
     if (e == VD_OK && (n.kind == VD_NODE_RES || n.kind == VD_NODE_COLL))
-        e = need_priv(r, &n, VD_PRIV_READ, "read", &d);
+        e = need_priv(r, &n, VD_PRIV_READ, &err);
     if (e != VD_OK) {
-        finish_error(r, e, &d, NULL);
+        finish_error(r, e, &err);
         goto out;
     }
     if (n.kind == VD_NODE_RES)
@@ -767,8 +782,7 @@ typedef struct put_ctx {
     uint32_t comp_mask;
     vd_calobj obj;
     /* results */
-    vd_diag d;
-    const char *allow;
+    rw_err err;
     vd_put_result res;
     bool bytes_changed;
 } put_ctx;
@@ -783,50 +797,49 @@ static vd_err put_check(put_ctx *c, vd_txn *t, vd_node *n)
     if (e != VD_OK)
         return e;
     if (n->kind != VD_NODE_RES && n->kind != VD_NODE_NONE) {
-        c->allow = vd_allow_for(n);
-        return FAIL(&c->d, 405, NULL, NULL,
+        c->err.allow = vd_allow_for(n);
+        return FAIL(&c->err.d, 405, NULL, NULL,
                     "PUT cannot replace the collection %s (use MKCOL or MKCALENDAR to make one)",
                     n->path ? n->path : r->path);
     }
     if (n->kind == VD_NODE_NONE && vd_path_is_dir(r->path)) {
-        c->allow = "OPTIONS, MKCOL, MKCALENDAR";
-        return FAIL(&c->d, 405, NULL, NULL,
+        c->err.allow = "OPTIONS, MKCOL, MKCALENDAR";
+        return FAIL(&c->err.d, 405, NULL, NULL,
                     "%s ends in '/', which names a collection; PUT creates resources", r->path);
     }
     /* RFC 4918 9.7.1: "A PUT that would result in the creation of a resource
      * without an appropriately scoped parent collection MUST fail with a 409
      * (Conflict)." */
     if (n->kind == VD_NODE_NONE && n->coll.id == 0)
-        return FAIL(&c->d, 409, NULL, NULL,
+        return FAIL(&c->err.d, 409, NULL, NULL,
                     "the parent collection of %s does not exist", r->path);
     if (n->kind == VD_NODE_RES)
-        e = need_priv(r, n, VD_PRIV_WRITE_CONTENT, "write-content", &c->d);
+        e = need_priv(r, n, VD_PRIV_WRITE_CONTENT, &c->err);
     else
-        e = need_parent_priv(r, t, r->path, VD_PRIV_BIND, "bind", &c->d);
+        e = need_parent_priv(r, t, r->path, VD_PRIV_BIND, &c->err);
     if (e != VD_OK)
         return e;
-    return cond_check(r, n->kind == VD_NODE_RES ? n->res.etag : NULL, r->path, &c->d);
+    return cond_check(r, n->kind == VD_NODE_RES ? n->res.etag : NULL, r->path, &c->err.d);
 }
 
 static vd_err put_txn(vd_txn *t, void *ctx)
 {
     put_ctx *c = ctx;
     vd_node n = {0};
-    memset(&c->d, 0, sizeof c->d);
-    c->allow = NULL;
+    memset(&c->err, 0, sizeof c->err);
     memset(&c->res, 0, sizeof c->res);
     c->bytes_changed = false;
 
     vd_err e = put_check(c, t, &n);
     if (e == VD_OK && (n.coll.id != c->coll_id
                        || (n.coll.kind == VD_COLL_CALENDAR) != c->calendar))
-        e = FAIL(&c->d, 409, NULL, NULL,
+        e = FAIL(&c->err.d, 409, NULL, NULL,
                  "the collection of %s changed while the request was processed; retry",
                  c->r->path);
     if (e == VD_OK && c->calendar) {
         vd_calobj_stored st;
         e = vd_calobj_store(t, &c->obj, &n.coll, n.name,
-                            n.kind == VD_NODE_RES ? n.res.uid : NULL, &st, &c->d);
+                            n.kind == VD_NODE_RES ? n.res.uid : NULL, &st, &c->err.d);
         c->res = st.put;
         c->bytes_changed = st.bytes_changed;
     } else if (e == VD_OK) {
@@ -860,11 +873,11 @@ void vd_method_put(vd_request *r)
     /* Validation and instance expansion run outside the write lock. */
     if (e == VD_OK && c.calendar)
         e = vd_calobj_prepare(&c.obj, r->srv->cfg, c.ctype, r->body ? r->body : "",
-                              r->body_len, c.comp_mask, &c.d);
+                              r->body_len, c.comp_mask, &c.err.d);
     if (e == VD_OK)
         e = vd_store_write(r->srv->store, r->user, r->method, put_txn, &c);
     if (e != VD_OK) {
-        finish_error(r, e, &c.d, c.allow);
+        finish_error(r, e, &c.err);
     } else {
         vd_resp_status(r, c.res.created ? 201 : 204);
         /* RFC 4791 5.3.4: a strong ETag only when the stored bytes are the sent ones */
@@ -879,8 +892,7 @@ void vd_method_put(vd_request *r)
 
 typedef struct del_ctx {
     vd_request *r;
-    vd_diag d;
-    const char *allow;
+    rw_err err;
 } del_ctx;
 
 static vd_err del_txn(vd_txn *t, void *ctx)
@@ -889,32 +901,31 @@ static vd_err del_txn(vd_txn *t, void *ctx)
     vd_request *r = c->r;
     vd_node n = {0};
     char etag[48];
-    memset(&c->d, 0, sizeof c->d);
-    c->allow = NULL;
+    memset(&c->err, 0, sizeof c->err);
 
     vd_err e = vd_resolve(r->srv, t, r->path, &n);
     if (e != VD_OK)
         goto out;
     if (n.kind == VD_NODE_NONE) {
-        e = FAIL(&c->d, 404, NULL, NULL, "nothing exists at %s", r->path);
+        e = FAIL(&c->err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
     } else if (n.kind != VD_NODE_RES && n.kind != VD_NODE_COLL) {
-        c->allow = vd_allow_for(&n);
-        e = FAIL(&c->d, 405, NULL, NULL, "%s cannot be deleted", n.path);
+        c->err.allow = vd_allow_for(&n);
+        e = FAIL(&c->err.d, 405, NULL, NULL, "%s cannot be deleted", n.path);
     } else if (n.kind == VD_NODE_COLL && n.coll.kind == VD_COLL_HOME) {
-        e = FAIL(&c->d, 403, NULL, NULL,
+        e = FAIL(&c->err.d, 403, NULL, NULL,
                  "%s is a user's calendar home; an administrator removes it with the user",
                  n.path);
     } else if (n.kind == VD_NODE_COLL && vd_req_depth(r, -1) != -1) {
         /* RFC 4918 9.6.1: "A client MUST NOT submit a Depth header with a
          * DELETE on a collection with any value but infinity." */
-        e = FAIL(&c->d, 400, NULL, NULL, "DELETE of a collection takes only Depth: infinity");
+        e = FAIL(&c->err.d, 400, NULL, NULL, "DELETE of a collection takes only Depth: infinity");
     }
     if (e == VD_OK)
-        e = need_parent_priv(r, t, n.path, VD_PRIV_UNBIND, "unbind", &c->d);
+        e = need_parent_priv(r, t, n.path, VD_PRIV_UNBIND, &c->err);
     if (e == VD_OK && n.kind == VD_NODE_COLL)
         coll_etag(&n.coll, etag);
     if (e == VD_OK)
-        e = cond_check(r, n.kind == VD_NODE_RES ? n.res.etag : etag, n.path, &c->d);
+        e = cond_check(r, n.kind == VD_NODE_RES ? n.res.etag : etag, n.path, &c->err.d);
     if (e == VD_OK && n.kind == VD_NODE_RES)
         e = vd_store_res_delete(t, n.coll.id, n.name);
     else if (e == VD_OK)
@@ -929,7 +940,7 @@ void vd_method_delete(vd_request *r)
     del_ctx c = {.r = r};
     vd_err e = vd_store_write(r->srv->store, r->user, r->method, del_txn, &c);
     if (e != VD_OK)
-        finish_error(r, e, &c.d, c.allow);
+        finish_error(r, e, &c.err);
     else
         vd_resp_status(r, 204);
 }
@@ -1010,23 +1021,22 @@ typedef struct cm_ctx {
     int depth;               /* -1 infinity, 0, 1 */
     const char *dst;         /* decoded Destination path */
     /* results */
-    vd_diag d;
-    const char *allow;
+    rw_err err;
     bool created;
 } cm_ctx;
 
 /* Store bytes (an owned snapshot) as dst_coll/name: validated like a PUT
  * when dst_coll is a calendar, kept as they are otherwise. */
 static vd_err cm_store(cm_ctx *c, vd_txn *t, const vd_coll *dst_coll, const char *name,
-                       const char *data, size_t len, const char *ctype, const char *replaced_uid)
+                       const char *data, size_t len, const char *ctype)
 {
     if (dst_coll->kind == VD_COLL_CALENDAR) {
         vd_calobj o;
         vd_calobj_stored st;
         vd_err e = vd_calobj_prepare(&o, c->r->srv->cfg, ctype, data, len,
-                                     dst_coll->comp_mask, &c->d);
+                                     dst_coll->comp_mask, &c->err.d);
         if (e == VD_OK)
-            e = vd_calobj_store(t, &o, dst_coll, name, replaced_uid, &st, &c->d);
+            e = vd_calobj_store(t, &o, dst_coll, name, NULL, &st, &c->err.d);
         vd_calobj_clear(&o);
         return e;
     }
@@ -1049,7 +1059,7 @@ static vd_err copy_member(cm_ctx *c, vd_txn *t, const vd_coll *src, const vd_col
                           strlen(res.content_type ? res.content_type
                                                   : "application/octet-stream"));
     size_t len = res.len;
-    e = cm_store(c, t, dst, name, data, len, ctype, NULL);
+    e = cm_store(c, t, dst, name, data, len, ctype);
     if (e == VD_OK)
         e = vd_store_prop_copy(t, src->id, name, dst->id, name);
     free(data);
@@ -1065,7 +1075,7 @@ static vd_err copy_tree(cm_ctx *c, vd_txn *t, const vd_coll *src, const char *ds
     vd_coll dst = {0};
     strlist props = {0}, names = {0}, kids = {0};
     if (level > MAX_COPY_LEVELS)
-        return FAIL(&c->d, 507, NULL, NULL, "collection tree deeper than %d levels",
+        return FAIL(&c->err.d, 507, NULL, NULL, "collection tree deeper than %d levels",
                     MAX_COPY_LEVELS);
     vd_err e = vd_store_coll_create(t, dst_path, src->kind, owner, src->comp_mask, &dst);
     if (e == VD_OK)
@@ -1109,24 +1119,24 @@ static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
     vd_request *r = c->r;
     const char *verb = c->move ? "moved" : "copied";
     if (src->kind == VD_NODE_NONE)
-        return FAIL(&c->d, 404, NULL, NULL, "nothing exists at %s", r->path);
+        return FAIL(&c->err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
     if (src->kind != VD_NODE_RES && src->kind != VD_NODE_COLL) {
-        c->allow = vd_allow_for(src);
-        return FAIL(&c->d, 405, NULL, NULL, "%s cannot be %s", src->path, verb);
+        c->err.allow = vd_allow_for(src);
+        return FAIL(&c->err.d, 405, NULL, NULL, "%s cannot be %s", src->path, verb);
     }
     if (src->kind == VD_NODE_COLL && src->coll.kind == VD_COLL_HOME)
-        return FAIL(&c->d, 403, NULL, NULL, "%s is a user's calendar home; it cannot be %s",
+        return FAIL(&c->err.d, 403, NULL, NULL, "%s is a user's calendar home; it cannot be %s",
                     src->path, verb);
     /* RFC 4918 9.9.2: "A client MUST NOT submit a Depth header on a MOVE on
      * a collection with any value but "infinity"." */
     if (src->kind == VD_NODE_COLL && c->move && c->depth != -1)
-        return FAIL(&c->d, 400, NULL, NULL, "MOVE of a collection takes only Depth: infinity");
+        return FAIL(&c->err.d, 400, NULL, NULL, "MOVE of a collection takes only Depth: infinity");
     /* RFC 4918 9.8.3: Depth "0" or "infinity" on a COPY of a collection */
     if (src->kind == VD_NODE_COLL && !c->move && c->depth == 1)
-        return FAIL(&c->d, 400, NULL, NULL, "COPY of a collection takes Depth 0 or infinity");
+        return FAIL(&c->err.d, 400, NULL, NULL, "COPY of a collection takes Depth 0 or infinity");
     if (c->move)
-        return need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, "unbind", &c->d);
-    return need_priv(r, src, VD_PRIV_READ, "read", &c->d);
+        return need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, &c->err);
+    return need_priv(r, src, VD_PRIV_READ, &c->err);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -1140,13 +1150,13 @@ static vd_err cm_check_paths(cm_ctx *c, const vd_node *src, const char *dres, co
     bool coll = src->kind == VD_NODE_COLL;
     /* RFC 4918 9.8.5 / 9.9.4: 403 "the source and destination resources are the same" */
     if (strcmp(src->path, coll ? ddir : dres) == 0)
-        return FAIL(&c->d, 403, NULL, NULL, "source and destination are the same (%s)",
+        return FAIL(&c->err.d, 403, NULL, NULL, "source and destination are the same (%s)",
                     src->path);
     if (coll && has_prefix(ddir, src->path))
-        return FAIL(&c->d, 403, NULL, NULL, "the destination %s lies inside the source %s",
+        return FAIL(&c->err.d, 403, NULL, NULL, "the destination %s lies inside the source %s",
                     ddir, src->path);
     if (has_prefix(src->path, ddir))
-        return FAIL(&c->d, 403, NULL, NULL,
+        return FAIL(&c->err.d, 403, NULL, NULL,
                     "the destination %s contains the source %s", ddir, src->path);
     return VD_OK;
 }
@@ -1159,32 +1169,31 @@ static vd_err cm_check_dest(cm_ctx *c, const vd_node *src, const vd_node *dp,
     vd_request *r = c->r;
     if (dp->kind == VD_NODE_NONE)
         /* RFC 4918 9.8.5 / 9.9.4: 409 when intermediate collections are missing */
-        return FAIL(&c->d, 409, NULL, NULL, "the destination's parent collection %s does not exist",
+        return FAIL(&c->err.d, 409, NULL, NULL, "the destination's parent collection %s does not exist",
                     dp->path ? dp->path : "?");
     if (dp->kind != VD_NODE_COLL)
-        return FAIL(&c->d, 403, NULL, NULL, "nothing can be created in %s", dp->path);
+        return FAIL(&c->err.d, 403, NULL, NULL, "nothing can be created in %s", dp->path);
     if (src->kind == VD_NODE_COLL && dp->coll.kind == VD_COLL_CALENDAR) {
         /* RFC 4791 4.2: "Calendar collections MUST NOT contain other calendar
          * collections" (nor any collection, in this server). */
         bool cal = src->coll.kind == VD_COLL_CALENDAR;
-        return FAIL(&c->d, 403, cal ? VD_NS_CALDAV : NULL,
+        return FAIL(&c->err.d, 403, cal ? VD_NS_CALDAV : NULL,
                     cal ? "calendar-collection-location-ok" : NULL,
                     "%s is a calendar; it cannot hold the collection %s", dp->path, src->path);
     }
     if (dn->kind != VD_NODE_NONE && dn->kind != VD_NODE_RES && dn->kind != VD_NODE_COLL)
-        return FAIL(&c->d, 403, NULL, NULL, "%s cannot be replaced", dn->path);
+        return FAIL(&c->err.d, 403, NULL, NULL, "%s cannot be replaced", dn->path);
     if (dn->kind == VD_NODE_COLL && dn->coll.kind == VD_COLL_HOME)
-        return FAIL(&c->d, 403, NULL, NULL, "%s is a user's calendar home; it cannot be replaced",
+        return FAIL(&c->err.d, 403, NULL, NULL, "%s is a user's calendar home; it cannot be replaced",
                     dn->path);
     bool exists = dn->kind != VD_NODE_NONE;
-    vd_err e = need_priv(r, dp, VD_PRIV_BIND | (exists ? VD_PRIV_UNBIND : 0),
-                         exists ? "bind and unbind" : "bind", &c->d);
+    vd_err e = need_priv(r, dp, VD_PRIV_BIND | (exists ? VD_PRIV_UNBIND : 0), &c->err);
     if (e != VD_OK)
         return e;
     /* RFC 4918 9.8.4: "If a resource exists at the destination and the
      * Overwrite header is "F", then the server MUST fail the request." (412) */
     if (exists && !c->overwrite)
-        return FAIL(&c->d, 412, NULL, NULL, "%s exists and the request says Overwrite: F",
+        return FAIL(&c->err.d, 412, NULL, NULL, "%s exists and the request says Overwrite: F",
                     dn->path);
     return VD_OK;
 }
@@ -1203,7 +1212,10 @@ static vd_err cm_unbind_dest(vd_txn *t, const vd_node *dp, const vd_node *dn)
     return e;
 }
 
-/* COPY/MOVE of one resource: snapshot, check, unbind, store, properties. */
+/* COPY/MOVE of one resource: snapshot, unbind, store, properties.
+ * RFC 4918 9.8.4 / 9.9.3: with Overwrite T the destination is deleted
+ * first, so what lands there is a new resource (its UID is checked against
+ * the collection, not against the deleted one). */
 static vd_err cm_resource(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_node *dp,
                           const vd_node *dn, const char *dname)
 {
@@ -1211,27 +1223,22 @@ static vd_err cm_resource(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_nod
     const char *sct = sr->content_type && *sr->content_type ? sr->content_type
                                                            : "application/octet-stream";
     char *data = mem_dup(sr->data, sr->len), *ctype = mem_dup(sct, strlen(sct));
-    char *replaced_uid = NULL;
     size_t len = sr->len;
     strlist props = {0};
     vd_err e = vd_store_prop_list(t, src->coll.id, src->name, props_cb, &props);
     if (e == VD_ENOTFOUND)
         e = VD_OK;
-    if (e == VD_OK && dn->kind == VD_NODE_RES && dn->res.uid
-        && dp->coll.kind == VD_COLL_CALENDAR)
-        replaced_uid = mem_dup(dn->res.uid, strlen(dn->res.uid));
     if (e == VD_OK)
         e = cm_unbind_dest(t, dp, dn);
     if (e == VD_OK && c->move)
         e = vd_store_res_delete(t, src->coll.id, src->name);
     if (e == VD_OK)
-        e = cm_store(c, t, &dp->coll, dname, data, len, ctype, replaced_uid);
+        e = cm_store(c, t, &dp->coll, dname, data, len, ctype);
     if (e == VD_OK)
         e = props_apply(t, dp->coll.id, dname, &props);
     strlist_free(&props);
     free(data);
     free(ctype);
-    free(replaced_uid);
     return e;
 }
 
@@ -1252,15 +1259,14 @@ static vd_err cm_txn(vd_txn *t, void *ctx)
     vd_request *r = c->r;
     vd_node src = {0}, dp = {0}, dn = {0};
     char *dparent = NULL, *dname = NULL, *dres = NULL, *ddir = NULL;
-    memset(&c->d, 0, sizeof c->d);
-    c->allow = NULL;
+    memset(&c->err, 0, sizeof c->err);
     c->created = false;
 
     vd_err e = vd_resolve(r->srv, t, r->path, &src);
     if (e == VD_OK)
         e = cm_check_source(c, t, &src);
     if (e == VD_OK && vd_path_split(c->dst, &dparent, &dname) != VD_OK)
-        e = FAIL(&c->d, 403, NULL, NULL, "the Destination %s cannot be replaced", c->dst);
+        e = FAIL(&c->err.d, 403, NULL, NULL, "the Destination %s cannot be replaced", c->dst);
     if (e == VD_OK) {
         dres = str_cat(dparent, dname);
         ddir = str_cat(dres, "/");
@@ -1311,16 +1317,16 @@ static void copy_or_move(vd_request *r, bool move)
     int ow = parse_overwrite(vd_req_header(r, "Overwrite"));
     vd_err e = VD_OK;
     if (!dh || !*dh) {
-        e = FAIL(&c.d, 400, NULL, NULL, "%s needs a Destination header (RFC 4918 10.3)",
+        e = FAIL(&c.err.d, 400, NULL, NULL, "%s needs a Destination header (RFC 4918 10.3)",
                  move ? "MOVE" : "COPY");
-    } else if (vd_href_decode(dh, &dst, &c.d) != VD_OK) {
-        if (c.d.status == 0)
-            vd_diag_set(&c.d, 400, NULL, NULL, "the Destination header is not a usable URL");
+    } else if (vd_href_decode(dh, &dst, &c.err.d) != VD_OK) {
+        if (c.err.d.status == 0)
+            vd_diag_set(&c.err.d, 400, NULL, NULL, "the Destination header is not a usable URL");
         e = VD_EINVAL;
     } else if (ow < 0) {
-        e = FAIL(&c.d, 400, NULL, NULL, "the Overwrite header must be T or F");
+        e = FAIL(&c.err.d, 400, NULL, NULL, "the Overwrite header must be T or F");
     } else if ((c.depth = vd_req_depth(r, -1)) == -2) {
-        e = FAIL(&c.d, 400, NULL, NULL, "invalid Depth header");
+        e = FAIL(&c.err.d, 400, NULL, NULL, "invalid Depth header");
     }
     if (e == VD_OK) {
         c.overwrite = ow == 1;
@@ -1328,7 +1334,7 @@ static void copy_or_move(vd_request *r, bool move)
         e = vd_store_write(r->srv->store, r->user, r->method, cm_txn, &c);
     }
     if (e != VD_OK)
-        finish_error(r, e, &c.d, c.allow);
+        finish_error(r, e, &c.err);
     else
         vd_resp_status(r, c.created ? 201 : 204);   /* RFC 4918 9.8.5 / 9.9.4 */
     free(dst);
