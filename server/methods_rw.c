@@ -27,7 +27,7 @@
 
 #define DAV_HEADER      "1, 3, calendar-access, extended-mkcol"
 #define MAX_COPY_LEVELS 32        /* nesting a collection COPY descends */
-#define MAX_LISTING     10000     /* entries in a GET listing of a collection */
+#define MAX_LISTING     10000     /* lines in a GET listing of a collection */
 
 /* Set a failure on d and evaluate to VD_EPRECOND. */
 #define FAIL(d, st, ns, pre, ...) \
@@ -58,19 +58,13 @@ static char *mem_dup(const char *p, size_t n)
     return s;
 }
 
-/* Put the encoded form of path into d->href (left empty if too long). */
-static void diag_href(vd_diag *d, const char *path)
+/* Put the encoded path coll_path+name into d->href (empty if too long). */
+static void diag_href(vd_diag *d, const char *coll_path, const char *name)
 {
-    char *enc = vd_path_encode(path);
+    char *p = str_cat(coll_path, name), *enc = vd_path_encode(p);
     if (enc && strlen(enc) < sizeof d->href)
         strcpy(d->href, enc);
     free(enc);
-}
-
-static void diag_href2(vd_diag *d, const char *coll_path, const char *name)
-{
-    char *p = str_cat(coll_path, name);
-    diag_href(d, p);
     free(p);
 }
 
@@ -486,77 +480,47 @@ static void get_calendar(vd_request *r, vd_txn *t, const vd_node *n)
 
 typedef struct listing {
     vd_buf *b;
+    const char *coll_path;
     size_t n;
 } listing;
 
-static void listing_item(listing *l, const char *path, const char *label, const char *suffix)
+static void listing_line(listing *l, const char *path, const char *note)
 {
-    if (l->n++ >= MAX_LISTING) {
-        if (l->n == MAX_LISTING + 1)
-            vd_buf_puts(l->b, "<li>(more entries not shown)</li>\n");
-        return;
-    }
-    char *enc = vd_path_encode(path);
-    vd_buf_puts(l->b, "<li><a href=\"");
-    vd_buf_xml_escape(l->b, enc, strlen(enc));
-    vd_buf_puts(l->b, "\">");
-    vd_buf_xml_escape(l->b, label, strlen(label));
-    vd_buf_puts(l->b, "</a>");
-    vd_buf_puts(l->b, suffix);
-    vd_buf_puts(l->b, "</li>\n");
-    free(enc);
+    if (l->n++ < MAX_LISTING)
+        vd_buf_printf(l->b, "%s%s\n", path, note);
+    else if (l->n == MAX_LISTING + 1)
+        vd_buf_puts(l->b, "(more members not shown)\n");
 }
 
 static vd_err listing_coll_cb(const vd_coll *c, void *ctx)
 {
-    char *parent = NULL, *name = NULL;
-    if (vd_path_split(c->path, &parent, &name) == VD_OK) {
-        char *label = str_cat(name, "/");
-        listing_item(ctx, c->path, label,
-                     c->kind == VD_COLL_CALENDAR ? " (calendar)" : "");
-        free(label);
-    }
-    free(parent);
-    free(name);
+    listing_line(ctx, c->path, c->kind == VD_COLL_CALENDAR ? "  (calendar)" : "");
     return VD_OK;
 }
 
-typedef struct listing_res {
-    listing *l;
-    const char *coll_path;
-} listing_res;
-
 static vd_err listing_res_cb(const vd_res *res, void *ctx)
 {
-    listing_res *lr = ctx;
-    char *path = str_cat(lr->coll_path, res->name);
-    char size[48];
-    snprintf(size, sizeof size, " (%zu bytes)", res->len);
-    listing_item(lr->l, path, res->name, size);
+    listing *l = ctx;
+    char *path = str_cat(l->coll_path, res->name);
+    listing_line(l, path, "");
     free(path);
     return VD_OK;
 }
 
-/* GET on a home or plain collection: a small HTML list of its members. */
+/* GET on a home or plain collection: a plain-text list of its members. */
 static void get_listing(vd_request *r, vd_txn *t, const vd_node *n)
 {
     vd_buf b = VD_BUF_INIT;
-    listing l = {&b, 0};
-    listing_res lr = {&l, n->coll.path};
-    vd_buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-    vd_buf_xml_escape(&b, n->coll.path, strlen(n->coll.path));
-    vd_buf_puts(&b, "</title></head>\n<body><h1>");
-    vd_buf_xml_escape(&b, n->coll.path, strlen(n->coll.path));
-    vd_buf_puts(&b, "</h1>\n<ul>\n");
+    listing l = {&b, n->coll.path, 0};
+    vd_buf_printf(&b, "Members of %s:\n\n", n->coll.path);
     vd_err e = vd_store_coll_children(t, n->coll.path, listing_coll_cb, &l);
     if (e == VD_OK)
-        e = vd_store_res_list(t, n->coll.id, listing_res_cb, &lr);
-    vd_buf_puts(&b, "</ul>\n</body></html>\n");
+        e = vd_store_res_list(t, n->coll.id, listing_res_cb, &l);
     if (e != VD_OK) {
         rw_err err = {0};
         finish_error(r, e, &err);
     } else {
-        vd_resp_set(r, 200, "text/html; charset=utf-8", b.data, b.len);
+        vd_resp_set(r, 200, "text/plain; charset=utf-8", b.data, b.len);
     }
     vd_buf_free(&b);
 }
@@ -711,7 +675,7 @@ static vd_err uid_rules(vd_txn *t, const vd_coll *coll, const char *name, const 
         vd_diag_set(d, 403, VD_NS_CALDAV, "no-uid-conflict",
                     "%s%s has UID %.150s; it may not be replaced by an object with UID %.150s",
                     coll->path, name, replaced_uid, uid);
-        diag_href2(d, coll->path, name);
+        diag_href(d, coll->path, name);
         return VD_EPRECOND;
     }
     char *holder = NULL;
@@ -720,7 +684,7 @@ static vd_err uid_rules(vd_txn *t, const vd_coll *coll, const char *name, const 
         vd_diag_set(d, 403, VD_NS_CALDAV, "no-uid-conflict",
                     "UID %.200s is already used by %s%s in this calendar",
                     uid, coll->path, holder);
-        diag_href2(d, coll->path, holder);
+        diag_href(d, coll->path, holder);
         e = VD_EPRECOND;
     } else if (e == VD_ENOTFOUND) {
         e = VD_OK;
@@ -1054,10 +1018,8 @@ static vd_err copy_member(cm_ctx *c, vd_txn *t, const vd_coll *src, const vd_col
     vd_err e = vd_store_res_get(t, src->id, name, &res);
     if (e != VD_OK)
         return e;
-    char *data = mem_dup(res.data, res.len);
-    char *ctype = mem_dup(res.content_type ? res.content_type : "application/octet-stream",
-                          strlen(res.content_type ? res.content_type
-                                                  : "application/octet-stream"));
+    const char *ct = res.content_type ? res.content_type : "application/octet-stream";
+    char *data = mem_dup(res.data, res.len), *ctype = mem_dup(ct, strlen(ct));
     size_t len = res.len;
     e = cm_store(c, t, dst, name, data, len, ctype);
     if (e == VD_OK)
@@ -1134,9 +1096,15 @@ static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
     /* RFC 4918 9.8.3: Depth "0" or "infinity" on a COPY of a collection */
     if (src->kind == VD_NODE_COLL && !c->move && c->depth == 1)
         return FAIL(&c->err.d, 400, NULL, NULL, "COPY of a collection takes Depth 0 or infinity");
-    if (c->move)
-        return need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, &c->err);
-    return need_priv(r, src, VD_PRIV_READ, &c->err);
+    vd_err e = c->move ? need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, &c->err)
+                       : need_priv(r, src, VD_PRIV_READ, &c->err);
+    if (e != VD_OK)
+        return e;
+    /* If-Match / If-None-Match apply to the request target, the source */
+    char etag[48];
+    if (src->kind == VD_NODE_COLL)
+        coll_etag(&src->coll, etag);
+    return cond_check(r, src->kind == VD_NODE_RES ? src->res.etag : etag, src->path, &c->err.d);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
