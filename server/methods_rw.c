@@ -14,8 +14,6 @@
 #include "calobj.h"
 #include "methods.h"
 
-#include "../lib/davxml.h"
-#include "../lib/hash.h"
 #include "../lib/ical.h"
 #include "../lib/path.h"
 
