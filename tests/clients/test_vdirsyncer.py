@@ -5,6 +5,7 @@ import glob
 import os
 import subprocess
 import tempfile
+import xml.etree.ElementTree as ET
 
 import pytest
 import requests
@@ -68,8 +69,10 @@ def server_uids(cal):
     r = requests.request("REPORT", cal, data=body, auth=AUTH,
                          headers={"Depth": "1", "Content-Type": "application/xml"})
     assert r.status_code == 207
-    import re
-    return sorted(re.findall(r"UID:([^\r\n]+)", r.text))
+    uids = []
+    for data in ET.fromstring(r.content).iter("{urn:ietf:params:xml:ns:caldav}calendar-data"):
+        uids += [line[4:].strip() for line in data.text.splitlines() if line.startswith("UID:")]
+    return sorted(uids)
 
 
 def local_uids(local):
