@@ -80,15 +80,27 @@ class VisitdavServer:
         raise RuntimeError("visitdavd did not start listening:\n" + self.read_log())
 
     def stop(self):
+        """Stop the server; fail if it did not shut down cleanly or a
+        sanitizer (ASan/UBSan/LSan builds) reported anything."""
+        if self.external:
+            return
+        code = None
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                code = self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                code = "killed after 10 s"
+        log = self.read_log()
         if self.tmp and not os.environ.get("VISITDAV_KEEP"):
             shutil.rmtree(self.tmp, ignore_errors=True)
+        bad = [m for m in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                           "runtime error:") if m in log]
+        if bad or code not in (0, None):
+            raise RuntimeError(f"visitdavd did not stop cleanly (exit {code}, {bad}):\n"
+                               + log[-6000:])
 
     def __enter__(self):
         return self.start()
