@@ -342,7 +342,7 @@ static bool reg_add(const char *tzid, icalcomponent *vtz)
     ok = r->tzid != NULL;
 done:
     pthread_mutex_unlock(&zone_mu);
-    free(text);
+    icalmemory_free_buffer(text);
     return ok;
 }
 

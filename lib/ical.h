@@ -11,6 +11,9 @@
 #include "vd.h"
 
 typedef struct vd_ical vd_ical;   /* one parsed VCALENDAR */
+/* Threads: every function may be called from several threads at once on
+ * different vd_ical objects; one vd_ical must not be used by two threads
+ * at the same time (libical components keep internal iterators). */
 
 /* Parse and validate data as a calendar object resource (RFC 4791 4.1 and
  * 5.3.2 preconditions).  On failure returns VD_EPRECOND with d set to status
@@ -24,7 +27,14 @@ typedef struct vd_ical vd_ical;   /* one parsed VCALENDAR */
  *   - C:supported-calendar-component: main component not in allowed_mask
  *     (VD_COMP_*), e.g. a VJOURNAL when only VEVENT|VTODO are allowed.
  * Accepts CRLF or LF line ends and folded lines, with or without a trailing
- * newline.  The message names the problem in one readable line. */
+ * newline, and a UTF-8 byte order mark.  Also refused as
+ * valid-calendar-data: bytes that are not UTF-8, components nested more than
+ * 16 deep or more than 10,000 of them, a UID over 400 bytes (it is part of
+ * store keys), and an RRULE that libical could only expand by crawling
+ * (FREQ=SECONDLY with any BYxxx but BYSECOND, MINUTELY with BYHOUR/BYDAY/
+ * date parts, HOURLY with BYMONTH/BYWEEKNO/BYYEARDAY/BYMONTHDAY).
+ * An unknown TZID without a VTIMEZONE is accepted and treated as floating.
+ * The message names the problem in one readable line. */
 vd_err vd_ical_parse(const char *data, size_t len, uint32_t allowed_mask,
                      vd_ical **out, vd_diag *d);
 void   vd_ical_free(vd_ical *ic);
@@ -59,7 +69,10 @@ vd_err vd_ical_instances(const vd_ical *ic, vd_time from, vd_time until,
  * occurrences after horizon, more than cap occurrences, a span too wide to
  * index (over 31 days for one instance), or floating/all-day times (whose
  * UTC position depends on the viewer): such objects are always candidates
- * for time-range queries and are then checked exactly. */
+ * for time-range queries and are then checked exactly.  Each returned
+ * instance is widened by one second on both sides, so that a plain overlap
+ * test on the index also finds the zero-length and inclusive cases of
+ * RFC 4791 9.9; the index is a superset, vd_ical_matches decides. */
 vd_err vd_ical_index_instances(const vd_ical *ic, vd_time horizon, size_t cap,
                                vd_instance **out, size_t *n, bool *open_ended);
 
@@ -71,7 +84,9 @@ bool vd_ical_matches(const vd_ical *ic, const vd_compfilter *f, const char *floa
 /* Busy periods for free-busy (RFC 4791 7.10): instances overlapping
  * [from, until) of VEVENTs that are not TRANSP:TRANSPARENT and not
  * STATUS:CANCELLED.  fbtype is "BUSY", "BUSY-TENTATIVE" (STATUS:TENTATIVE)
- * or "BUSY-UNAVAILABLE". cb is called once per period. */
+ * or "BUSY-UNAVAILABLE". cb is called once per period, clipped to the range.
+ * A VFREEBUSY object contributes its FREEBUSY periods (FBTYPE kept, FREE
+ * skipped); VTODO and VJOURNAL contribute nothing. */
 typedef void (*vd_busy_cb)(vd_time start, vd_time end, const char *fbtype, void *ctx);
 vd_err vd_ical_busy(const vd_ical *ic, vd_time from, vd_time until,
                     const char *floating_tz, vd_busy_cb cb, void *ctx);

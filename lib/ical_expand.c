@@ -372,6 +372,13 @@ static void iterate_rule(xctx *x, const excl *ex, const ic_inst *base, const ic_
     if (!icaltime_is_null_time(r.until) && !st->is_date && !r.until.is_date &&
         !icaltime_is_utc(r.until))
         r.until.zone = st->zone;
+    /* A DATE UNTIL with a DATE-TIME DTSTART (seen in the wild, not allowed
+     * by RFC 5545): include the whole of that day. */
+    if (!icaltime_is_null_time(r.until) && !st->is_date && r.until.is_date) {
+        r.until.is_date = 0;
+        r.until.hour = 23, r.until.minute = 59, r.until.second = 59;
+        r.until.zone = st->zone;
+    }
     icalrecur_iterator *it = icalrecur_iterator_new(r, dt);
     if (!it)
         return;

@@ -364,6 +364,16 @@ static void test_rrule_basic(void)
     free(r.v);
     vd_ical_free(ic);
 
+    /* a DATE UNTIL with a DATE-TIME DTSTART covers that whole day; a
+     * comma-separated EXDATE removes every listed instance */
+    ic = parse_body("BEGIN:VEVENT\r\nUID:u\r\nDTSTART;TZID=Europe/Berlin:20240101T090000\r\n"
+                    "RRULE:FREQ=DAILY;UNTIL=20240105\r\n"
+                    "EXDATE;TZID=Europe/Berlin:20240102T090000,20240103T090000\r\nEND:VEVENT\r\n");
+    r = get(ic, VD_TIME_MIN, VD_TIME_MAX, NULL, 100);
+    CHECK(r.n == 3 && r.v[1].start == T("20240104T080000Z") && r.v[2].start == T("20240105T080000Z"));
+    free(r.v);
+    vd_ical_free(ic);
+
     /* TZID known only to the system zone database (no VTIMEZONE) */
     ic = parse_body("BEGIN:VEVENT\r\nUID:ny\r\nDTSTART;TZID=America/New_York:20240701T090000\r\n"
                     "DURATION:PT1H\r\nEND:VEVENT\r\n");
@@ -533,6 +543,10 @@ static void test_fast_forward(void)
     double dt = now_s() - t0;
     CHECK(r.n == 1 && r.v[0].start == T("20300601T070000Z") && r.v[0].end == T("20300601T080000Z"));
     CHECK(dt < 0.5);        /* 20 queries; iterating 11,000 days each would not fit */
+    free(r.v);
+    /* 106,000 days after DTSTART: beyond the iterator step cap unless skipped */
+    r = get(ic, T("22900601T000000Z"), T("22900602T000000Z"), NULL, 100);
+    CHECK(r.n == 1 && !r.trunc && r.v[0].start == T("22900601T070000Z"));
     free(r.v);
     vd_ical_free(ic);
 
@@ -834,6 +848,38 @@ static void test_render(void)
           strstr(b.data, "RECURRENCE-ID:20240108T100000Z") && !strstr(b.data, "EXDATE"));
     vd_buf_free(&b);
     vd_ical_free(ic);
+
+    /* all-day series: expanded instances stay DATEs */
+    ic = parse_body("BEGIN:VEVENT\r\nUID:adx\r\nDTSTART;VALUE=DATE:20240101\r\n"
+                    "RRULE:FREQ=WEEKLY;COUNT=3\r\nEND:VEVENT\r\n");
+    memset(&spec, 0, sizeof spec);
+    spec.wanted = spec.expand = true;
+    spec.expand_start = T("20240105T000000Z");
+    spec.expand_end = T("20240201T000000Z");
+    CHECK(vd_ical_render(ic, &spec, "Europe/Berlin", &b) == VD_OK);
+    CHECK(b.data && count(b.data, "BEGIN:VEVENT") == 2 &&
+          strstr(b.data, "DTSTART;VALUE=DATE:20240108\r\n") &&
+          strstr(b.data, "RECURRENCE-ID;VALUE=DATE:20240115\r\n"));
+    vd_buf_free(&b);
+    vd_ical_free(ic);
+}
+
+static void test_vfreebusy(void)
+{
+    const char *fb = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VFREEBUSY\r\n"
+                     "UID:fb1\r\nDTSTAMP:20240101T000000Z\r\n"
+                     "FREEBUSY;FBTYPE=BUSY-UNAVAILABLE:20240110T080000Z/PT8H\r\n"
+                     "FREEBUSY;FBTYPE=FREE:20240111T080000Z/PT8H\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n";
+    vd_ical *ic = parse_ok(fb, VD_COMP_VFREEBUSY);
+    CHECK(ic && vd_ical_comp(ic) == VD_COMP_VFREEBUSY);
+    busy_acc a;
+    memset(&a, 0, sizeof a);
+    CHECK(vd_ical_busy(ic, T("20240101T000000Z"), T("20240201T000000Z"), NULL, busy_cb, &a) == VD_OK);
+    CHECK(a.n == 1 && strcmp(a.type[0], "BUSY-UNAVAILABLE") == 0 &&
+          a.p[0].end == T("20240110T160000Z"));
+    CHECK(match1(ic, TR(CF("VFREEBUSY", NULL, NULL), T("20240110T150000Z"), T("20240110T170000Z")), NULL));
+    CHECK(!match1(ic, TR(CF("VFREEBUSY", NULL, NULL), T("20240110T160000Z"), T("20240110T170000Z")), NULL));
+    vd_ical_free(ic);
 }
 
 static void test_merge_and_tz(void)
@@ -963,6 +1009,7 @@ int main(void)
     test_filters();
     test_busy();
     test_render();
+    test_vfreebusy();
     test_merge_and_tz();
     return check_done();
 }
