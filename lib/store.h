@@ -264,4 +264,48 @@ typedef struct vd_store_stats {
 } vd_store_stats;
 vd_err vd_store_stats_get(vd_store *s, vd_store_stats *out);
 
+/* ---------- visit indexes (issue 3: the visit rules) ----------
+ * Two indexes of event instances, written by the server inside the same
+ * write transaction as the event itself:
+ *   by customer  (customer id, start, coll id, name) -> end, owner
+ *   by owner     (owner, start, coll id, name) -> end, customer id
+ * Only instances that can collide are indexed (the caller leaves out
+ * transparent and cancelled events).  A per-index maximum instance span
+ * bounds how far back a lookup seeks, so a lookup costs O(log n + k).
+ * Plus the flag links: "visit A carries a flag because of visit B", kept
+ * so that when B changes or goes, every A it flagged is re-checked (flags
+ * never go stale). */
+typedef struct vd_visit_entry {
+    uint64_t coll_id;
+    const char *name;          /* borrowed */
+    const char *owner;         /* borrowed */
+    const char *customer_id;   /* borrowed, NULL when not a customer visit */
+    vd_time start, end;
+} vd_visit_entry;
+typedef vd_err (*vd_visit_cb)(const vd_visit_entry *e, void *ctx);
+
+/* Replace every index entry of (coll_id, name) with these instances.
+ * customer_id NULL: owner index only. n == 0: just remove. */
+vd_err vd_store_visits_put(vd_txn *t, uint64_t coll_id, const char *name, const char *owner,
+                           const char *customer_id, const vd_instance *inst, size_t n);
+vd_err vd_store_visits_delete(vd_txn *t, uint64_t coll_id, const char *name);
+/* Instances overlapping [start, end), in start order. */
+vd_err vd_store_visits_by_customer(vd_txn *t, const char *customer_id, vd_time start, vd_time end,
+                                   vd_visit_cb cb, void *ctx);
+vd_err vd_store_visits_by_owner(vd_txn *t, const char *owner, vd_time start, vd_time end,
+                                vd_visit_cb cb, void *ctx);
+
+/* Flag links.  links_set replaces the outgoing links of (coll_id, name)
+ * ("I am flagged because of these") and maintains the reverse index. */
+typedef struct vd_ref {
+    uint64_t coll_id;
+    const char *name;
+} vd_ref;
+typedef vd_err (*vd_ref_cb)(uint64_t coll_id, const char *name, void *ctx);
+vd_err vd_store_links_set(vd_txn *t, uint64_t coll_id, const char *name, const vd_ref *to, size_t n);
+/* Visits flagged because of (coll_id, name). */
+vd_err vd_store_links_to(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_cb cb, void *ctx);
+/* Visits (coll_id, name) is flagged because of. */
+vd_err vd_store_links_from(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_cb cb, void *ctx);
+
 #endif
