@@ -463,3 +463,79 @@ def test_query_on_other_users_calendar_is_403(alice, bob):
     req(bob, "PROPFIND", "/", None, {"Depth": "0"})
     r = report(alice, "/calendars/bob/visits/", query_body(events()))
     assert r.status_code == 403
+
+
+# ------------------------------------------------------------ more time-range semantics
+def test_vtodo_without_dates_matches_any_range(alice):
+    # RFC 4791 9.9: a VTODO with neither DTSTART, DUE, DURATION, COMPLETED
+    # nor CREATED overlaps every time range
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "nodate.ics", vcal(vtodo(uid(), None, None, summary="whenever")))
+    assert names(alice, cal, todos(tr("20300101T000000Z", "20300102T000000Z"))) == {"nodate.ics"}
+
+
+def test_vtodo_with_due_only(alice):
+    # RFC 4791 9.9: DUE only: (start < DUE) AND (end >= DUE)
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "due.ics", vcal(vtodo(uid(), None, "20240610T120000Z")))
+    assert names(alice, cal, todos(tr("20240610T110000Z", "20240610T120000Z"))) == {"due.ics"}
+    assert names(alice, cal, todos(tr("20240610T120000Z", "20240610T130000Z"))) == set()
+
+
+def test_long_event_spanning_window(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "long.ics", vcal(vevent(uid(), "20240601T000000Z", "20240620T000000Z")))
+    assert names(alice, cal, events(tr("20240610T000000Z", "20240610T010000Z"))) == {"long.ics"}
+
+
+def test_tzid_recurrence_with_exdate_and_override(alice):
+    cal = new_calendar(alice)
+    u = uid()
+    # daily 09:00 New York (14:00Z in winter); 3 Jan excluded; 4 Jan moved to 15:00 local
+    put_ok(alice, cal + "nyrec.ics", vcal(
+        vevent(u, ";TZID=America/New_York:20240101T090000", ";TZID=America/New_York:20240101T100000",
+               extra=["RRULE:FREQ=DAILY;COUNT=5",
+                      "EXDATE;TZID=America/New_York:20240103T090000"]),
+        vevent(u, ";TZID=America/New_York:20240104T150000", ";TZID=America/New_York:20240104T160000",
+               extra=["RECURRENCE-ID;TZID=America/New_York:20240104T090000"]),
+        timezones=[tz_ny()]))
+    hit = {"nyrec.ics"}
+    assert names(alice, cal, events(tr("20240102T143000Z", "20240102T144000Z"))) == hit
+    assert names(alice, cal, events(tr("20240103T000000Z", "20240104T000000Z"))) == set()
+    assert names(alice, cal, events(tr("20240104T140000Z", "20240104T150000Z"))) == set()
+    assert names(alice, cal, events(tr("20240104T200000Z", "20240104T203000Z"))) == hit
+    assert names(alice, cal, events(tr("20240106T000000Z", "20240107T000000Z"))) == set()
+
+
+def test_override_outside_master_range(alice):
+    # an instance moved after the last regular occurrence still matches there
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "late.ics", vcal(
+        vevent(u, "20240101T100000Z", "20240101T110000Z", extra=["RRULE:FREQ=DAILY;COUNT=2"]),
+        vevent(u, "20240301T100000Z", "20240301T110000Z",
+               extra=["RECURRENCE-ID:20240102T100000Z"])))
+    assert names(alice, cal, events(tr("20240301T000000Z", "20240302T000000Z"))) == {"late.ics"}
+    assert names(alice, cal, events(tr("20240102T000000Z", "20240103T000000Z"))) == set()
+
+
+def test_partial_calendar_data(alice):
+    # RFC 4791 9.6: only the asked-for components and properties come back
+    cal = text_calendar(alice)
+    props = ('<D:getetag/><C:calendar-data><C:comp name="VCALENDAR"><C:prop name="VERSION"/>'
+             '<C:comp name="VEVENT"><C:prop name="SUMMARY"/><C:prop name="UID"/></C:comp>'
+             '</C:comp></C:calendar-data>')
+    ms = Multistatus(report(alice, cal, query_body(events(), props=props)))
+    r = ms.get(cal + "m.ics")
+    vc = parse_ical(r.text(q(CAL, "calendar-data"))).children[0]
+    ev = vc.walk("VEVENT")[0]
+    assert ev.value("SUMMARY") == "Besuch bei Müller GmbH"
+    assert ev.value("UID") is not None
+    assert ev.get("DESCRIPTION") == [] and ev.get("DTSTART") == []
+
+
+def test_query_timezone_does_not_move_utc_events(alice):
+    cal = tz_events_calendar(alice)
+    got = names(alice, cal, events(tr("20240302T000000Z", "20240303T000000Z")),
+                timezone=tz_calendar(tz_ny()))
+    assert got == {"utc.ics"}

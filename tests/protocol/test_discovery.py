@@ -418,3 +418,64 @@ def test_options_on_root(alice):
     assert r.status_code == 200
     assert "calendar-access" in _dav_classes(r)
     assert "PROPFIND" in _allow(r)
+
+
+# ------------------------------------------------------------ headers and reports
+def test_vary_names_brief_and_prefer(alice):
+    # checklist 29: responses that depend on Brief/Prefer say so
+    r = propfind(alice, home(alice), [q(DAV, "displayname")], headers={"Brief": "t"})
+    vary = {t.strip().lower() for t in r.headers.get("Vary", "").split(",")}
+    assert {"brief", "prefer"} <= vary, r.headers.get("Vary")
+
+
+def test_gzip_response_when_accepted(alice):
+    # checklist 30: Apple sends Accept-Encoding: gzip, deflate
+    cal = new_calendar(alice)
+    from helpers import event_ics, put_ok
+    for i in range(30):
+        put_ok(alice, cal + "g%02d.ics" % i, event_ics())
+    r = req(alice, "PROPFIND", cal, data("apple-home-propfind.xml"),
+            {"Depth": "1", "Content-Type": XML_CT, "Accept-Encoding": "gzip, deflate"})
+    assert r.status_code == 207
+    assert r.headers.get("Content-Encoding", "").lower() in ("gzip", "deflate"), r.headers
+    Multistatus(r)  # requests decoded it: still a well-formed multistatus
+
+
+def test_no_gzip_unless_accepted(alice):
+    r = req(alice, "PROPFIND", home(alice), None, {"Depth": "1", "Accept-Encoding": "identity"})
+    assert r.status_code == 207
+    assert r.headers.get("Content-Encoding", "identity").lower() == "identity"
+
+
+def test_unknown_report_is_supported_report_error(alice):
+    r = req(alice, "REPORT", home(alice) + "visits/", '<X:frobnicate xmlns:X="urn:x-nobody"/>',
+            {"Depth": "0", "Content-Type": XML_CT})
+    assert_dav_error(r, DAV, "supported-report")
+
+
+@pytest.mark.parametrize("depth", ["2", "one", "-1"])
+def test_invalid_depth_is_400(alice, depth):
+    r = req(alice, "PROPFIND", home(alice), None, {"Depth": depth})
+    assert r.status_code == 400
+
+
+def test_hrefs_are_percent_encoded(alice):
+    # RFC 4918 8.3: an href is a URI: no raw spaces, '&' or non-ASCII
+    cal = new_calendar(alice)
+    from helpers import event_ics, put_ok
+    put_ok(alice, cal + "M%C3%BCller%20%26%20Co.ics", event_ics())
+    ms = propfind_ms(alice, cal, [q(DAV, "getetag")], depth="1")
+    resp = ms.get(cal + "Müller & Co.ics")
+    raw_href = resp.raw_hrefs[0].strip()
+    assert " " not in raw_href and "&" not in raw_href and "ü" not in raw_href, raw_href
+    assert raw_href.endswith("/M%C3%BCller%20%26%20Co.ics"), raw_href
+
+
+def test_sync_collection_on_home_lists_calendars(alice):
+    # checklist 12: Apple syncs the calendar home too
+    cal = new_calendar(alice)
+    body = ('<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level>'
+            '<D:prop><D:resourcetype/></D:prop></D:sync-collection>')
+    ms = Multistatus(req(alice, "REPORT", home(alice), body, {"Depth": "1", "Content-Type": XML_CT}))
+    assert ms.sync_token
+    assert cal in ms.hrefs() and home(alice) + "visits/" in ms.hrefs()

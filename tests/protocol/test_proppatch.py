@@ -248,3 +248,35 @@ def test_dead_properties_listed_in_allprop(alice):
     roundtrip(alice, cal, '<X:visible>yes</X:visible>', 'xmlns:X="%s"' % CUSTOM)
     ms = Multistatus(req(alice, "PROPFIND", cal, None, {"Depth": "0"}))
     assert ms.get(cal).text(q(CUSTOM, "visible")) == "yes"
+
+
+def test_markup_characters_in_value_roundtrip(alice):
+    cal = new_calendar(alice)
+    got = roundtrip(alice, cal, '<X:note>a &lt; b &amp;&amp; c &gt; d ]]&gt; "q" \'s\'</X:note>',
+                    'xmlns:X="%s"' % CUSTOM)
+    assert got.text == 'a < b && c > d ]]> "q" \'s\''
+
+
+def test_cdata_value_roundtrip_as_text(alice):
+    cal = new_calendar(alice)
+    patch_ok(alice, cal, '<X:raw><![CDATA[<not-xml> & stuff]]></X:raw>',
+             ns_decls='xmlns:X="%s"' % CUSTOM)
+    got = propfind_ms(alice, cal, [q(CUSTOM, "raw")]).get(cal).prop(q(CUSTOM, "raw"))
+    assert got.text == "<not-xml> & stuff"
+
+
+def test_proppatch_empty_body_is_400(alice):
+    cal = new_calendar(alice)
+    r = req(alice, "PROPPATCH", cal, None, {"Content-Type": XML_CT})
+    assert r.status_code == 400
+
+
+def test_dead_properties_survive_collection_move(alice):
+    cal = new_calendar(alice)
+    roundtrip(alice, cal, '<A:calendar-color symbolic-color="red">#FF0000FF</A:calendar-color>',
+              'xmlns:A="%s"' % APPLE)
+    dst = home(alice) + "moved-props-" + cal.rstrip("/").rsplit("-", 1)[1] + "/"
+    r = req(alice, "MOVE", cal, headers={"Destination": alice.base + dst})
+    assert r.status_code == 201
+    got = propfind_ms(alice, dst, [q(APPLE, "calendar-color")]).get(dst).prop(q(APPLE, "calendar-color"))
+    assert got is not None and got.text == "#FF0000FF" and got.get("symbolic-color") == "red"

@@ -363,3 +363,85 @@ def test_get_collection_for_subscription(alice):
     assert g.status_code == 200
     vc = parse_ical(g.text).children[0]
     assert [e.value("SUMMARY") for e in vc.walk("VEVENT")] == ["subscribed"]
+
+
+def _etag_promise(alice, cal, name, body):
+    """RFC 4791 5.3.4 / issue 2: a PUT ETag promises the stored bytes are
+    those sent; if the server rewrote them the PUT must carry no ETag."""
+    r = put(alice, cal + name, body)
+    assert r.status_code == 201, r.text
+    g = req(alice, "GET", cal + name)
+    sent = body.encode("utf-8") if isinstance(body, str) else body
+    if "ETag" in r.headers:
+        assert g.content == sent, "PUT returned an ETag but GET gives other bytes"
+        assert r.headers["ETag"] == g.headers["ETag"]
+    else:
+        assert g.content != sent, "bytes kept as sent: the PUT should have returned the ETag"
+
+
+def test_etag_promise_lf_body(alice):
+    cal = new_calendar(alice)
+    _etag_promise(alice, cal, "lf.ics", event_ics().replace("\r\n", "\n"))
+
+
+def test_etag_promise_folded_body(alice):
+    cal = new_calendar(alice)
+    _etag_promise(alice, cal, "fold.ics",
+                  event_ics(summary="PH").replace("SUMMARY:PH", "SUMMARY:a long\r\n  folded value"))
+
+
+def test_etag_promise_plain_body(alice):
+    cal = new_calendar(alice)
+    _etag_promise(alice, cal, "plain.ics", event_ics())
+
+
+def test_chunked_put(alice):
+    cal = new_calendar(alice)
+    ics = event_ics(summary="chunked")
+
+    def gen():
+        b = ics.encode()
+        for i in range(0, len(b), 50):
+            yield b[i:i + 50]
+
+    r = alice.put(alice.base + cal + "chunk.ics", data=gen(),
+                  headers={"Content-Type": "text/calendar; charset=utf-8"})
+    assert r.status_code == 201, r.text
+    assert req(alice, "GET", cal + "chunk.ics").content == ics.encode()
+
+
+def test_invalid_utf8_never_breaks_xml(alice):
+    # RFC 5545 text is UTF-8.  Either the PUT is refused, or what was stored
+    # still comes back inside well-formed multistatus XML.
+    cal = new_calendar(alice)
+    body = event_ics(summary="PH").encode().replace(b"SUMMARY:PH", b"SUMMARY:bad \xff\xfe byte")
+    r = put(alice, cal + "bad.ics", body)
+    if r.status_code == 403:
+        from helpers import CAL, assert_dav_error
+        assert_dav_error(r, CAL, "valid-calendar-data")
+        return
+    assert r.status_code == 201
+    mg = ('<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+          '<D:prop><D:getetag/><C:calendar-data/></D:prop><D:href>%sbad.ics</D:href>'
+          '</C:calendar-multiget>' % cal)
+    from helpers import Multistatus
+    Multistatus(req(alice, "REPORT", cal, mg, {"Depth": "1",
+                                                "Content-Type": "application/xml"}))
+
+
+def test_get_collection_dedups_vtimezone_of_recurring_override(alice):
+    cal = new_calendar(alice)
+    tz = tz_ny()
+    u = uid()
+    put_ok(alice, cal + "r.ics", vcal(
+        vevent(u, ";TZID=America/New_York:20240101T090000", ";TZID=America/New_York:20240101T100000",
+               extra=["RRULE:FREQ=DAILY;COUNT=3"]),
+        vevent(u, ";TZID=America/New_York:20240102T120000", ";TZID=America/New_York:20240102T130000",
+               extra=["RECURRENCE-ID;TZID=America/New_York:20240102T090000"]),
+        timezones=[tz]))
+    put_ok(alice, cal + "s.ics", vcal(vevent(uid(), ";TZID=America/New_York:20240105T090000",
+                                             ";TZID=America/New_York:20240105T100000"),
+                                      timezones=[tz]))
+    vc = parse_ical(req(alice, "GET", cal).text).children[0]
+    assert [t.value("TZID") for t in vc.children if t.name == "VTIMEZONE"] == ["America/New_York"]
+    assert len(vc.walk("VEVENT")) == 3

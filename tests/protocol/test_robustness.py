@@ -281,3 +281,57 @@ def test_reads_during_heavy_writes(server, alice):
         stop.set()
         th.join()
     assert errors == []
+
+
+def test_20_mib_chunked_body_is_413(alice):
+    # the body limit applies without a Content-Length too
+    cal = new_calendar(alice)
+
+    def gen():
+        yield b"BEGIN:VCALENDAR\r\n"
+        chunk = b"X" * (1024 * 1024)
+        for _ in range(20):
+            yield chunk
+
+    try:
+        r = alice.put(alice.base + cal + "chunked-huge.ics", data=gen(),
+                      headers={"Content-Type": "text/calendar"}, timeout=60)
+        status = r.status_code
+    except requests.exceptions.ConnectionError:
+        status = "connection closed without a response"
+    assert status == 413, status
+    assert req(alice, "GET", cal + "chunked-huge.ics").status_code == 404
+    alive(alice)
+
+
+def test_many_hrefs_beyond_limit_refused_cleanly(alice):
+    cal = new_calendar(alice)
+    hrefs = "".join("<D:href>%sx%d.ics</D:href>" % (cal, i) for i in range(20000))
+    body = ('<C:calendar-multiget xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<D:prop><D:getetag/></D:prop>%s</C:calendar-multiget>' % hrefs)
+    r = req(alice, "REPORT", cal, body, {"Depth": "1", "Content-Type": XML_CT})
+    # 20,000 hrefs is over the configured 5,000: refused, not a crash or a hang
+    assert r.status_code in (400, 403, 413, 507), r.status_code
+    alive(alice)
+
+
+def test_recurrence_bomb_answers_quickly(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "bomb.ics", event_ics(uid(), "20240101T000000Z", "20240101T000001Z",
+                                              extra=["RRULE:FREQ=SECONDLY"]))
+    body = ('<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<D:prop><D:getetag/></D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+            '<C:comp-filter name="VEVENT"><C:time-range start="20290101T000000Z" '
+            'end="20300101T000000Z"/></C:comp-filter></C:comp-filter></C:filter>'
+            '</C:calendar-query>')
+    t0 = time.time()
+    r = req(alice, "REPORT", cal, body, {"Depth": "1", "Content-Type": XML_CT})
+    assert time.time() - t0 < 10
+    assert r.status_code in (207, 403, 507), r.status_code
+    t0 = time.time()
+    r = req(alice, "REPORT", cal, '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<C:time-range start="20240101T000000Z" end="20250101T000000Z"/></C:free-busy-query>',
+            {"Depth": "1", "Content-Type": XML_CT})
+    assert time.time() - t0 < 10
+    assert r.status_code in (200, 403, 507), r.status_code
+    alive(alice)
