@@ -24,10 +24,10 @@ static void need_privileges(vd_request *r)
     vd_resp_error(r, &d, 403);
 }
 
-/* Brief / Prefer: return=minimal (RFC 8144; macOS sends both). */
+/* Brief / Prefer: return=minimal (RFC 8144; macOS sends both).  The HTTP
+ * layer adds "Vary: Brief, Prefer" to every PROPFIND and REPORT answer. */
 static void brief_headers(vd_request *r, bool brief)
 {
-    vd_resp_header(r, "Vary", "Brief, Prefer");
     const char *p = vd_req_header(r, "Prefer");
     if (brief && p && strstr(p, "return=minimal"))
         vd_resp_header(r, "Preference-Applied", "return=minimal");

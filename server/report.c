@@ -41,8 +41,7 @@ static void fail(vd_request *r, int status, const char *ns, const char *precond,
 
 static void ms_finish(rep *x)
 {
-    vd_ms_end(&x->ms);
-    vd_resp_header(x->r, "Vary", "Brief, Prefer");
+    vd_ms_end(&x->ms);               /* http.c adds Vary: Brief, Prefer */
     vd_resp_multistatus(x->r, &x->ms);
 }
 
