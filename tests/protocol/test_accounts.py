@@ -104,3 +104,16 @@ def test_bad_user_name_refused(server):
     for bad in (".hidden", "a:b", "with space", "x" * 65):
         r = server.admin_cmd("user", "add", bad, stdin="pw\n", check=False)
         assert r.returncode != 0, bad
+
+
+def test_utf8_password(server):
+    name = new_user(server, pw="pässwörd-华")
+    s = session(server, name.encode(), "pässwörd-华".encode("utf-8"))
+    assert wait_status(s, 207) == 207
+
+
+def test_password_with_colons(server):
+    name = new_user(server, pw="a:b:c")
+    assert wait_status(session(server, name, "a:b:c"), 207) == 207
+    s = session(server, name, "a:b")
+    assert propfind(s, "/", [q(DAV, "current-user-principal")]).status_code == 401

@@ -539,3 +539,27 @@ def test_query_timezone_does_not_move_utc_events(alice):
     got = names(alice, cal, events(tr("20240302T000000Z", "20240303T000000Z")),
                 timezone=tz_calendar(tz_ny()))
     assert got == {"utc.ics"}
+
+
+def custom_tz():
+    # a zone no tz database knows: only the object's VTIMEZONE can place it
+    return ("BEGIN:VTIMEZONE\r\nTZID:Visit-Custom/Plus0530\r\nBEGIN:STANDARD\r\n"
+            "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0530\r\nTZOFFSETTO:+0530\r\n"
+            "TZNAME:X530\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n")
+
+
+def test_custom_vtimezone_from_the_object(alice):
+    cal = new_calendar(alice)
+    # 09:00 at +05:30 is 03:30Z
+    put_ok(alice, cal + "custom.ics", vcal(vevent(uid(), ";TZID=Visit-Custom/Plus0530:20240610T090000",
+                                                  ";TZID=Visit-Custom/Plus0530:20240610T100000"),
+                                           timezones=[custom_tz()]))
+    assert names(alice, cal, events(tr("20240610T034500Z", "20240610T040000Z"))) == {"custom.ics"}
+    assert names(alice, cal, events(tr("20240610T090000Z", "20240610T100000Z"))) == set()
+
+
+def test_expand_single_tzid_event_gives_utc(alice):
+    cal = tz_events_calendar(alice)
+    evs = expanded(alice, cal, "20240115T000000Z", "20240116T000000Z", "winter.ics")
+    assert [e.value("DTSTART") for e in evs] == ["20240115T140000Z"]
+    assert [e.value("DTEND") for e in evs] in (["20240115T150000Z"], [None])

@@ -145,3 +145,23 @@ def test_free_busy_bad_range_rejected(alice):
     r = req(alice, "REPORT", cal, fb_body("tomorrow", "20240611T000000Z"),
             {"Depth": "1", "Content-Type": XML_CT})
     assert r.status_code in (400, 403), r.status_code
+
+
+def test_all_day_event_busy_whole_day(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "day.ics", vcal(vevent(uid(), ";VALUE=DATE:20240612", ";VALUE=DATE:20240613")))
+    fb = free_busy(alice, cal, "20240611T000000Z", "20240614T000000Z")
+    assert periods(fb) == {"BUSY": [(t("20240612T000000Z"), t("20240613T000000Z"))]}
+
+
+def test_recurring_with_exdate_and_override(alice):
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "r.ics", vcal(
+        vevent(u, "20240610T080000Z", "20240610T090000Z",
+               extra=["RRULE:FREQ=DAILY;COUNT=3", "EXDATE:20240611T080000Z"]),
+        vevent(u, "20240612T150000Z", "20240612T160000Z",
+               extra=["RECURRENCE-ID:20240612T080000Z"])))
+    fb = free_busy(alice, cal, "20240610T000000Z", "20240613T000000Z")
+    assert periods(fb) == {"BUSY": [(t("20240610T080000Z"), t("20240610T090000Z")),
+                                    (t("20240612T150000Z"), t("20240612T160000Z"))]}

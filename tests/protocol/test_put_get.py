@@ -445,3 +445,12 @@ def test_get_collection_dedups_vtimezone_of_recurring_override(alice):
     vc = parse_ical(req(alice, "GET", cal).text).children[0]
     assert [t.value("TZID") for t in vc.children if t.name == "VTIMEZONE"] == ["America/New_York"]
     assert len(vc.walk("VEVENT")) == 3
+
+
+def test_head_on_collection(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "a.ics", event_ics())
+    g = req(alice, "GET", cal)
+    h = req(alice, "HEAD", cal)
+    assert h.status_code == 200 and h.content == b""
+    assert h.headers["Content-Type"] == g.headers["Content-Type"]

@@ -335,3 +335,35 @@ def test_recurrence_bomb_answers_quickly(alice):
     assert time.time() - t0 < 10
     assert r.status_code in (200, 403, 507), r.status_code
     alive(alice)
+
+
+def test_concurrent_mkcalendar_same_path(server, alice):
+    path = home(alice) + "race-" + uid()[:8] + "/"
+
+    def worker(_):
+        s = requests.Session()
+        s.auth = ("alice", "alice-pw")
+        s.base = server.url
+        return req(s, "MKCALENDAR", path).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        codes = list(ex.map(worker, range(8)))
+    assert codes.count(201) == 1 and set(codes) <= {201, 405}, codes
+
+
+def test_concurrent_same_uid_different_names(server, alice):
+    cal = new_calendar(alice)
+    u = uid()
+
+    def worker(i):
+        s = requests.Session()
+        s.auth = ("alice", "alice-pw")
+        s.base = server.url
+        return put(s, cal + "dup-%d.ics" % i, event_ics(u)).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        codes = list(ex.map(worker, range(8)))
+    # exactly one resource may hold the UID (the check and the write are atomic)
+    assert codes.count(201) == 1 and set(codes) <= {201, 403}, codes
+    ms = propfind_ms(alice, cal, [q(DAV, "getetag")], depth="1")
+    assert len(ms.hrefs()) == 2

@@ -264,3 +264,23 @@ def test_supported_report_set_has_sync_collection(alice):
                          {"Depth": "0", "Content-Type": XML_CT}))
     srs = ms.get(cal).prop(q(DAV, "supported-report-set"))
     assert srs.find(".//" + q(DAV, "sync-collection")) is not None
+
+
+def test_collection_property_change_reports_no_members(alice):
+    cal = filled(alice, 2)
+    tok = sync(alice, cal, "").sync_token
+    r = req(alice, "PROPPATCH", cal, '<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>'
+            '<D:displayname>renamed</D:displayname></D:prop></D:set></D:propertyupdate>',
+            {"Content-Type": XML_CT})
+    assert r.status_code == 207
+    ms = sync(alice, cal, tok)
+    assert changes(ms, cal) == {}
+
+
+def test_failed_put_changes_nothing(alice):
+    cal = filled(alice, 1)
+    tok = sync(alice, cal, "").sync_token
+    from helpers import put
+    assert put(alice, cal + "bad.ics", "garbage").status_code == 403
+    ms = sync(alice, cal, tok)
+    assert ms.responses == [] and ms.sync_token == tok
