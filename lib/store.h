@@ -1,5 +1,6 @@
-/* store.h - the storage interface.  store.c is its LMDB implementation and
- * the only file in visitdav that includes lmdb.h.
+/* store.h - the storage interface.  store.c, store_coll.c, store_res.c and
+ * store_visits.c are its LMDB implementation and the only files in visitdav
+ * that include lmdb.h (through their internal header store_int.h).
  *
  * Model
  *   collection  a node addressed by its path ("/calendars/alice/visits/",

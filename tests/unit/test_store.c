@@ -1,4 +1,4 @@
-/* test_store.c - unit tests of lib/store.c (the LMDB store).  Each test
+/* test_store.c - unit tests of lib/store*.c (the LMDB store).  Each test
  * works in its own mkdtemp() directory, removed at the end.  Never includes
  * lmdb.h: everything goes through store.h. */
 #include "check.h"
