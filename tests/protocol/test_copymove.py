@@ -197,3 +197,54 @@ def test_sync_shows_move_on_both_calendars(alice):
     assert rb.hrefs() == {b + "s.ics"}
     came = rb.get(b + "s.ics")
     assert came.text(q(DAV, "getetag")) == req(alice, "GET", b + "s.ics").headers["ETag"]
+
+
+def test_move_to_another_server_is_502(alice):
+    # RFC 4918 9.9.4: a destination on another server is 502 (Bad Gateway);
+    # it must never be taken as a local path
+    a = new_calendar(alice)
+    put_ok(alice, a + "far.ics", event_ics())
+    r = req(alice, "MOVE", a + "far.ics",
+            headers={"Destination": "http://calendar.example.net:8443" + a + "moved.ics"})
+    assert r.status_code == 502, r.status_code
+    assert req(alice, "GET", a + "far.ics").status_code == 200
+    assert req(alice, "GET", a + "moved.ics").status_code == 404
+
+
+def test_copy_to_another_server_is_502(alice):
+    a = new_calendar(alice)
+    put_ok(alice, a + "far.ics", event_ics())
+    r = req(alice, "COPY", a + "far.ics",
+            headers={"Destination": "http://calendar.example.net" + a + "copy.ics"})
+    assert r.status_code == 502, r.status_code
+    assert req(alice, "GET", a + "copy.ics").status_code == 404
+
+
+def test_move_onto_itself_is_403(alice):
+    # RFC 4918 9.9.4: 403 when source and destination are the same
+    a = new_calendar(alice)
+    put_ok(alice, a + "self.ics", event_ics())
+    assert move(alice, a + "self.ics", a + "self.ics").status_code == 403
+    assert req(alice, "GET", a + "self.ics").status_code == 200
+
+
+def test_move_collection_into_itself_is_refused(alice):
+    a = new_calendar(alice)
+    r = move(alice, a, a + "inner/")
+    assert r.status_code in (403, 409), r.status_code
+    assert propfind(alice, a, [q(DAV, "resourcetype")]).status_code == 207
+
+
+def test_copy_calendar_collection(alice):
+    a = new_calendar(alice, mkcalendar_body("Original"))
+    put_ok(alice, a + "1.ics", event_ics(summary="one"))
+    dst = home(alice) + "copy-" + uid()[:8] + "/"
+    r = move(alice, a, dst, method="COPY")
+    assert r.status_code == 201, r.text
+    ms = propfind_ms(alice, dst, [q(DAV, "displayname"), q(DAV, "resourcetype")], depth="1")
+    assert ms.hrefs() == {dst, dst + "1.ics"}
+    assert ms.get(dst).prop(q(DAV, "resourcetype")).find(q(CAL, "calendar")) is not None
+    assert req(alice, "GET", a + "1.ics").status_code == 200
+    # the copy is independent: changes to it do not touch the original
+    assert req(alice, "DELETE", dst + "1.ics").status_code == 204
+    assert req(alice, "GET", a + "1.ics").status_code == 200

@@ -6,6 +6,8 @@ import email.utils
 import re
 import uuid
 
+import pytest
+
 from helpers import (DAV, event_ics, getctag, home, new_calendar, parse_ical,
                      propfind_ms, put, put_ok, q, req, tz_ny, uid, unfold, vcal, vevent)
 
@@ -454,3 +456,38 @@ def test_head_on_collection(alice):
     h = req(alice, "HEAD", cal)
     assert h.status_code == 200 and h.content == b""
     assert h.headers["Content-Type"] == g.headers["Content-Type"]
+
+
+# RFC 4918 10.4: a class 1 server evaluates the If header (state tokens and
+# entity tags); a false condition fails the request with 412.
+IF_CASES = [
+    ("unknown-lock-token", "(<opaquelocktoken:00000000-0000-0000-0000-000000000000>)", 412),
+    ("wrong-etag", '(["not-the-etag"])', 412),
+    ("right-etag", "(@ETAG@)", 204),
+    ("no-lock-never-matches", "(<DAV:no-lock>)", 412),
+    ("not-no-lock-always-true", "(Not <DAV:no-lock>)", 204),
+    ("either-list-true", '(<DAV:no-lock>) (Not <DAV:no-lock>)', 204),
+    ("malformed", "this is not an If header", 400),
+]
+
+
+
+@pytest.mark.parametrize("label,value,expected", IF_CASES, ids=[c[0] for c in IF_CASES])
+def test_if_header_on_put(alice, label, value, expected):
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "if.ics", event_ics(u, summary="before"))
+    etag = req(alice, "GET", cal + "if.ics").headers["ETag"]
+    r = put(alice, cal + "if.ics", event_ics(u, summary="after"),
+            {"If": value.replace("@ETAG@", "[%s]" % etag)})
+    assert r.status_code == expected, (label, r.status_code)
+    changed = "SUMMARY:after" in unfold(req(alice, "GET", cal + "if.ics").text)
+    assert changed == (expected == 204)
+
+
+def test_if_header_on_delete(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "ifd.ics", event_ics())
+    r = req(alice, "DELETE", cal + "ifd.ics", headers={"If": '(["nope"])'})
+    assert r.status_code == 412
+    assert req(alice, "GET", cal + "ifd.ics").status_code == 200
