@@ -563,3 +563,71 @@ def test_expand_single_tzid_event_gives_utc(alice):
     evs = expanded(alice, cal, "20240115T000000Z", "20240116T000000Z", "winter.ics")
     assert [e.value("DTSTART") for e in evs] == ["20240115T140000Z"]
     assert [e.value("DTEND") for e in evs] in (["20240115T150000Z"], [None])
+
+
+# ------------------------------------------------------------ index consistency
+def test_update_moves_event_in_time(alice):
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "mv.ics", vcal(vevent(u, "20240610T100000Z", "20240610T110000Z")))
+    put_ok(alice, cal + "mv.ics", vcal(vevent(u, "20240710T100000Z", "20240710T110000Z")))
+    assert names(alice, cal, events(tr("20240610T000000Z", "20240611T000000Z"))) == set()
+    assert names(alice, cal, events(tr("20240710T000000Z", "20240711T000000Z"))) == {"mv.ics"}
+
+
+def test_update_from_recurring_to_single(alice):
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "r.ics", vcal(vevent(u, "20240610T100000Z", "20240610T110000Z",
+                                             extra=["RRULE:FREQ=DAILY"])))
+    assert names(alice, cal, events(tr("20250101T000000Z", "20250102T000000Z"))) == {"r.ics"}
+    put_ok(alice, cal + "r.ics", vcal(vevent(u, "20240610T100000Z", "20240610T110000Z")))
+    assert names(alice, cal, events(tr("20250101T000000Z", "20250102T000000Z"))) == set()
+
+
+def test_deleted_event_not_found_by_query(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "d.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z")))
+    assert req(alice, "DELETE", cal + "d.ics").status_code == 204
+    assert names(alice, cal, events(tr("20240610T000000Z", "20240611T000000Z"))) == set()
+
+
+def test_moved_event_found_in_new_calendar_only(alice):
+    a, b = new_calendar(alice), new_calendar(alice)
+    put_ok(alice, a + "m.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z")))
+    r = req(alice, "MOVE", a + "m.ics", headers={"Destination": alice.base + b + "m.ics"})
+    assert r.status_code == 201
+    window = events(tr("20240610T000000Z", "20240611T000000Z"))
+    assert names(alice, a, window) == set()
+    assert names(alice, b, window) == {"m.ics"}
+
+
+def test_moved_calendar_is_queryable(alice):
+    a = new_calendar(alice)
+    put_ok(alice, a + "q.ics", vcal(vevent(uid(), "20240610T100000Z", "20240610T110000Z")))
+    dst = a[:-1] + "-moved/"
+    assert req(alice, "MOVE", a, headers={"Destination": alice.base + dst}).status_code == 201
+    assert names(alice, dst, events(tr("20240610T000000Z", "20240611T000000Z"))) == {"q.ics"}
+
+
+def test_recreated_calendar_has_no_old_events(alice):
+    cal = new_calendar(alice)
+    u = uid()
+    put_ok(alice, cal + "old.ics", vcal(vevent(u, "20240610T100000Z", "20240610T110000Z")))
+    assert req(alice, "DELETE", cal).status_code == 204
+    assert req(alice, "MKCALENDAR", cal).status_code == 201
+    assert names(alice, cal, events(tr("20240610T000000Z", "20240611T000000Z"))) == set()
+    assert names(alice, cal, events()) == set()
+    # and the UID is free again
+    from helpers import put
+    assert put(alice, cal + "new.ics", vcal(vevent(u, "20240610T100000Z", "20240610T110000Z"))) \
+        .status_code == 201
+
+
+def test_all_day_yearly_recurrence(alice):
+    cal = new_calendar(alice)
+    put_ok(alice, cal + "bday.ics", vcal(vevent(uid(), ";VALUE=DATE:20200229", ";VALUE=DATE:20200301",
+                                                extra=["RRULE:FREQ=YEARLY"])))
+    # 29 February only exists in leap years (RFC 5545: invalid dates are skipped)
+    assert names(alice, cal, events(tr("20280229T120000Z", "20280229T130000Z"))) == {"bday.ics"}
+    assert names(alice, cal, events(tr("20270228T000000Z", "20270302T000000Z"))) == set()
