@@ -33,8 +33,12 @@ def sync(s, cal, token, **kw):
 
 def changes(ms, cal):
     """{name: 'deleted' | etag} for the member responses of a sync."""
+    return changes_of(ms.responses, cal)
+
+
+def changes_of(responses, cal):
     out = {}
-    for r in ms.responses:
+    for r in responses:
         assert r.href.startswith(cal) and r.href != cal, r.href
         name = r.href[len(cal):]
         assert name not in out, "%s reported twice" % name
@@ -284,3 +288,58 @@ def test_failed_put_changes_nothing(alice):
     assert put(alice, cal + "bad.ics", "garbage").status_code == 403
     ms = sync(alice, cal, tok)
     assert ms.responses == [] and ms.sync_token == tok
+
+
+def test_truncation_with_deletions_and_updates(alice):
+    cal = filled(alice, 4)
+    tok = sync(alice, cal, "").sync_token
+    req(alice, "DELETE", cal + "m0.ics")
+    put_ok(alice, cal + "m1.ics", event_ics(member_uid(cal, 1), summary="changed"))
+    req(alice, "DELETE", cal + "m2.ics")
+    put_ok(alice, cal + "n.ics", event_ics())
+    seen = {}
+    for _ in range(6):
+        ms = sync(alice, cal, tok, limit=1)
+        coll = [r for r in ms.responses if r.href == cal]
+        members = [r for r in ms.responses if r.href != cal]
+        assert len(members) <= 1
+        seen.update(changes_of(members, cal))
+        tok = ms.sync_token
+        if not coll:
+            break
+        assert coll[0].status == 507
+    assert seen == {"m0.ics": "deleted", "m1.ics": etag(alice, cal + "m1.ics"),
+                    "m2.ics": "deleted", "n.ics": etag(alice, cal + "n.ics")}
+
+
+def test_deleted_then_recreated_member_is_reported_present(alice):
+    cal = filled(alice, 1)
+    tok = sync(alice, cal, "").sync_token
+    req(alice, "DELETE", cal + "m0.ics")
+    put_ok(alice, cal + "m0.ics", event_ics(member_uid(cal, 0), summary="again"))
+    assert changes(sync(alice, cal, tok), cal) == {"m0.ics": etag(alice, cal + "m0.ics")}
+
+
+def test_token_survives_calendar_rename(alice):
+    # MOVE of a collection keeps its identity (ids never change), so a
+    # client that follows the move can keep syncing with its token, or is
+    # told to start over with 403 valid-sync-token; never a wrong answer
+    cal = filled(alice, 1)
+    tok = sync(alice, cal, "").sync_token
+    dst = cal[:-1] + "-renamed/"
+    assert req(alice, "MOVE", cal, headers={"Destination": alice.base + dst}).status_code == 201
+    r = sync_raw(alice, dst, tok)
+    if r.status_code == 207:
+        assert Multistatus(r).responses == []
+    else:
+        _assert_invalid_token(r)
+
+
+@pytest.mark.parametrize("limit", ["abc", "-1"])
+def test_bad_limit_is_rejected(alice, limit):
+    cal = filled(alice, 1)
+    body = ('<D:sync-collection xmlns:D="DAV:"><D:sync-token/><D:sync-level>1</D:sync-level>'
+            '<D:limit><D:nresults>%s</D:nresults></D:limit><D:prop><D:getetag/></D:prop>'
+            '</D:sync-collection>' % limit)
+    r = req(alice, "REPORT", cal, body, {"Depth": "1", "Content-Type": XML_CT})
+    assert r.status_code in (400, 403), r.status_code
