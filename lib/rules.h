@@ -37,7 +37,30 @@
  *   [team east]
  *   customer-overlap = reject        # any rule key may be overridden per team
  * Unknown keys, bad values: VD_EINVAL "path:line: reason"; a bad file is
- * never applied. */
+ * never applied.
+ *
+ * Details of the format (rules.c):
+ *   - '#' starts a comment (outside quotes); blank lines are ignored; keys
+ *     before the first section belong to [organisation] ("organization" is
+ *     accepted too); keys and policy/marker words ignore case.
+ *   - A value may be "double quoted" (needed for a trailing space, as in
+ *     marker.prefix); inside quotes \" and \\ stand for " and \.
+ *   - A key set twice in one section (or in two sections of the same team)
+ *     is an error; [team NAME] may repeat and adds to the same team.
+ *   - A team section takes only the rule keys: the four policies,
+ *     customer-overlap.window and customer-cadence.days.
+ *   - Bounds: file 1 MiB, line 4096 bytes, 1024 teams, 256 approvers,
+ *     horizon_days 1..VD_INDEX_HORIZON_DAYS (nothing is indexed further),
+ *     window 1..720 h, cadence 1..366 days, marker texts 1..64 bytes
+ *     (marker.category without ',' ';' or control characters), timezone a
+ *     plain zone name (its existence is checked by the caller, e.g. with
+ *     vd_ical_zone_known; an unknown zone behaves as UTC).
+ *   - Defaults (vd_rules_load(NULL), and keys not set): timezone UTC,
+ *     horizon_days 366, the policies and windows above, marker summary,
+ *     marker.prefix "[CONFLICT] ", marker.category Conflict, no approvers.
+ * vd_rules_load errors: VD_EIO (unreadable, "path: reason"), VD_ETOOBIG
+ * (over 1 MiB), VD_EINVAL (as above), VD_ENOMEM.  Accessors given a NULL
+ * vd_rules answer the defaults. */
 #ifndef VD_RULES_H
 #define VD_RULES_H
 
@@ -72,6 +95,10 @@ vd_marker   vd_rules_marker(const vd_rules *r);
 const char *vd_rules_marker_prefix(const vd_rules *r);
 const char *vd_rules_marker_category(const vd_rules *r);
 bool        vd_rules_is_approver(const vd_rules *r, const char *user);
+/* The customer-overlap window for team (NULL: organisation); *hours is set
+ * for VD_WINDOW_HOURS (else 0).  hours may be NULL. */
+vd_window_kind vd_rules_window(const vd_rules *r, const char *team, int *hours);
+int         vd_rules_cadence_days(const vd_rules *r, const char *team);
 
 /* The visit being written, as the rules see it. */
 typedef struct vd_visit {
@@ -109,6 +136,10 @@ typedef struct vd_rules_source {
                           const char *exclude_ref, vd_neighbour_cb cb, void *cb_ctx);
     vd_err (*by_owner)(void *ctx, const char *owner, vd_time start, vd_time end,
                        const char *exclude_ref, vd_neighbour_cb cb, void *cb_ctx);
+    /* Optional (may be NULL): seconds east of UTC at t in tzid, used to
+     * write local times in messages (vd_ical_utc_offset).  NULL: messages
+     * give UTC times, marked " UTC" unless the organisation's zone is UTC. */
+    int (*utc_offset)(vd_time t, const char *tzid);
 } vd_rules_source;
 
 /* One collision found. */
@@ -126,12 +157,43 @@ typedef struct vd_conflict {
 typedef struct vd_conflicts {
     vd_conflict *items; size_t n;
     bool reject;                /* at least one conflict has policy REJECT */
+    bool truncated;             /* over VD_RULES_MAX_OTHERS other visits for one
+                                   rule: the rest were not recorded */
 } vd_conflicts;
+
+#define VD_RULES_MAX_OTHERS 1000
 
 /* Check v against its neighbours.  At most one conflict per (rule, other
  * visit): the first colliding instance.  Deterministic order: by rule,
  * then other start, then other ref.  Cost: one source lookup per instance
- * and rule, bounded by the number of nearby visits. */
+ * and rule, bounded by the number of nearby visits.
+ *
+ * Exactly (rules.c):
+ *   - Overlap is strict: [a, b) and [c, d) collide when a < d && c < b, so
+ *     an event ending when the other starts does not collide, and a
+ *     zero-length instance collides with nothing under rep-overlap and the
+ *     "overlap" window.
+ *   - rep-overlap: by_owner(v->owner) over each instance; a neighbour of
+ *     the same owner overlapping the instance.  Skipped when owner is NULL.
+ *   - customer-overlap (customer_id set): each instance widened to its
+ *     window: "overlap" the instance itself, "<N>h" N hours either side,
+ *     "same-day" the local day (src->local_day, organisation zone) of its
+ *     start, through the local day of its last second when it crosses
+ *     midnight; a neighbour of ANOTHER owner overlapping the window.
+ *   - customer-cadence: each instance widened by N * 86400 s either side;
+ *     any other visit to the customer, the rep's own included.
+ *   - required-fields: customer_id set without has_purpose, or
+ *     looks_like_visit without customer_id; other_ref/other_owner NULL.
+ *   - Transparent or cancelled v: only required-fields is checked.  The
+ *     source is expected to leave transparent and cancelled events out of
+ *     its indexes, so they are never found as neighbours either.
+ *   - A rule whose bit is set in v->approved is not checked at all.
+ *   - "First" pair of one (rule, other ref): the smallest (instance start,
+ *     other start, other end), whatever order the source calls back in.
+ * Errors: VD_EINVAL (NULL arguments; a source function that an active rule
+ * needs is NULL: never fail open), VD_ETOOBIG (n_inst over
+ * VD_MAX_EXPAND_INST), VD_ENOMEM, or whatever the source returned (out is
+ * then empty).  Owns: out's items and their strings (vd_conflicts_clear). */
 vd_err vd_rules_check(const vd_rules *r, const vd_visit *v, const vd_rules_source *src,
                       vd_conflicts *out);
 void   vd_conflicts_clear(vd_conflicts *c);
