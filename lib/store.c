@@ -26,7 +26,8 @@
 
 static const char *const db_name[DB_N] = {
     "meta", "colls", "coll_ids", "res", "uid", "tindex", "openended",
-    "changes", "tomb", "props", "principals", "audit"};
+    "changes", "tomb", "props", "principals", "audit",
+    "vcust", "vowner", "vrev", "links", "linksrev"};
 
 #define SUMMARY_MAX 1024
 #define GROW_WAIT_SEC 30
@@ -338,8 +339,10 @@ static vd_err open_dbs(vd_store *s, unsigned want, vd_diag *d)
         v.mv_data = b;
         rc = mdb_put(txn, s->db[DB_META], &k, &v, 0);
     }
-    for (int i = 1; !rc && i < DB_N; i++)
-        rc = mdb_dbi_open(txn, db_name[i], MDB_CREATE, &s->db[i]);
+    for (int i = 1; !rc && i < DB_N; i++) {
+        bool dup = i == DB_LINKS || i == DB_LINKSREV;
+        rc = mdb_dbi_open(txn, db_name[i], MDB_CREATE | (dup ? MDB_DUPSORT : 0), &s->db[i]);
+    }
     if (!rc)
         rc = mdb_txn_commit(txn);
     else

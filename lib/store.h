@@ -13,7 +13,8 @@
  *               bytes + metadata (etag, uid, content type, times).
  *   indexes     uid per collection; instance start times per collection
  *               (time-range queries); a change log per collection with
- *               tombstones (sync-collection); a global audit log.
+ *               tombstones (sync-collection); a global audit log; the
+ *               visit indexes and flag links of issue 3 (at the end).
  *
  * Transactions
  *   Every read happens in a read transaction (many at once, never blocked by
@@ -119,7 +120,8 @@ vd_err vd_store_coll_create(vd_txn *t, const char *path, vd_coll_kind kind,
 /* Delete a collection with all its members, descendant collections, their
  * indexes and properties.  Change log entries of the deleted collections go
  * too; a deletion of a member collection is not a member change (members
- * are resources).  An audit entry records the collection deletion. */
+ * are resources).  The members' visit index entries and flag links (both
+ * directions) go too.  An audit entry records the collection deletion. */
 vd_err vd_store_coll_delete(vd_txn *t, const char *path);
 
 /* Rename path (and every descendant collection path).  Ids, members and
@@ -183,7 +185,8 @@ typedef struct vd_put_result {
  * member open-ended instead (always a candidate). */
 vd_err vd_store_res_put(vd_txn *t, const vd_put *p, vd_put_result *out);
 
-/* Delete a member (tombstone in the change log, audit entry).
+/* Delete a member (tombstone in the change log, audit entry), with its
+ * dead properties, visit index entries and flag links (both directions).
  * VD_ENOTFOUND if absent. */
 vd_err vd_store_res_delete(vd_txn *t, uint64_t coll_id, const char *name);
 
@@ -273,9 +276,25 @@ vd_err vd_store_stats_get(vd_store *s, vd_store_stats *out);
  * Only instances that can collide are indexed (the caller leaves out
  * transparent and cancelled events).  A per-index maximum instance span
  * bounds how far back a lookup seeks, so a lookup costs O(log n + k).
+ * (The span is kept per customer and per owner, and only grows: one very
+ * long instance slows lookups under its own customer/owner only.)
  * Plus the flag links: "visit A carries a flag because of visit B", kept
  * so that when B changes or goes, every A it flagged is re-checked (flags
- * never go stale). */
+ * never go stale).
+ *
+ * Removal: vd_store_res_delete and vd_store_coll_delete (every member of
+ * every deleted collection) remove the members' index entries and both
+ * directions of their links, so nothing stale remains.  A caller that
+ * wants to re-check the visits flagged because of a member must therefore
+ * read vd_store_links_to BEFORE deleting it.  vd_store_res_put does not
+ * touch either: the caller replaces the entries with vd_store_visits_put
+ * (a MOVE is a put at the destination plus a delete of the source, whose
+ * entries and links go).  vd_store_coll_move keeps everything (ids stay).
+ * Index changes are not audited. */
+#define VD_STORE_MAX_CUSTOMER   128      /* customer id, bytes */
+#define VD_STORE_MAX_VISIT_INST 100000   /* instances per visits_put */
+#define VD_STORE_MAX_LINKS      10000    /* targets per links_set */
+
 typedef struct vd_visit_entry {
     uint64_t coll_id;
     const char *name;          /* borrowed */
@@ -283,28 +302,53 @@ typedef struct vd_visit_entry {
     const char *customer_id;   /* borrowed, NULL when not a customer visit */
     vd_time start, end;
 } vd_visit_entry;
-typedef vd_err (*vd_visit_cb)(const vd_visit_entry *e, void *ctx);
+typedef vd_err (*vd_visit_cb)(const vd_visit_entry *e, void *ctx);  /* non-OK stops, is returned */
 
 /* Replace every index entry of (coll_id, name) with these instances.
- * customer_id NULL: owner index only. n == 0: just remove. */
+ * customer_id NULL: owner index only. n == 0: just remove.  Instances are
+ * taken in any order; an end before its start counts as the start; of
+ * several instances with one start the longest is kept.
+ * Errors: VD_ENOTFOUND (n > 0 and no member (coll_id, name)), VD_EINVAL
+ * (NULL/empty name or owner, customer_id "", inst NULL with n > 0, a read
+ * txn), VD_ETOOBIG (name, owner or customer_id over its VD_STORE_MAX_*,
+ * n over VD_STORE_MAX_VISIT_INST, or owner/customer + name over 493
+ * bytes together: an LMDB key), VD_EIO, VD_ENOMEM. */
 vd_err vd_store_visits_put(vd_txn *t, uint64_t coll_id, const char *name, const char *owner,
                            const char *customer_id, const vd_instance *inst, size_t n);
+/* Remove every index entry of (coll_id, name); none is VD_OK. */
 vd_err vd_store_visits_delete(vd_txn *t, uint64_t coll_id, const char *name);
-/* Instances overlapping [start, end), in start order. */
+/* Instances overlapping [start, end), in start order (ties: coll id, then
+ * name).  Overlap: instance start < end and instance end > start, so an
+ * instance ending at start does not overlap; an instance starting exactly
+ * at start always does (a zero-length instance at start is included; a
+ * point query start == end finds the instances containing it).  start >
+ * end finds nothing.  Entries are borrowed (txn); the callback may write
+ * in a write txn.  An unknown or over-long customer/owner finds nothing
+ * (VD_OK).  Errors: VD_EINVAL (NULL/empty key, NULL cb), VD_EIO, or what
+ * cb returned. */
 vd_err vd_store_visits_by_customer(vd_txn *t, const char *customer_id, vd_time start, vd_time end,
                                    vd_visit_cb cb, void *ctx);
 vd_err vd_store_visits_by_owner(vd_txn *t, const char *owner, vd_time start, vd_time end,
                                 vd_visit_cb cb, void *ctx);
 
 /* Flag links.  links_set replaces the outgoing links of (coll_id, name)
- * ("I am flagged because of these") and maintains the reverse index. */
+ * ("I am flagged because of these") and maintains the reverse index.
+ * n == 0 removes them; a target listed twice is kept once.
+ * Errors: VD_ENOTFOUND (the member or a target does not exist; nothing
+ * changed), VD_EINVAL (a link to itself, NULL/empty name, to NULL with
+ * n > 0, a read txn), VD_ETOOBIG (n over VD_STORE_MAX_LINKS, a name over
+ * VD_STORE_MAX_NAME), VD_EIO, VD_ENOMEM. */
 typedef struct vd_ref {
     uint64_t coll_id;
     const char *name;
 } vd_ref;
 typedef vd_err (*vd_ref_cb)(uint64_t coll_id, const char *name, void *ctx);
 vd_err vd_store_links_set(vd_txn *t, uint64_t coll_id, const char *name, const vd_ref *to, size_t n);
-/* Visits flagged because of (coll_id, name). */
+/* Visits flagged because of (coll_id, name).  Both lists come in (coll
+ * id, name) byte order; name is borrowed (txn).  The list is read before
+ * the first callback, so the callback may change links (e.g. re-check each
+ * visit and links_set it).  None: VD_OK without calls.  Errors: VD_EINVAL
+ * (NULL/empty name, NULL cb), VD_EIO, VD_ENOMEM, or what cb returned. */
 vd_err vd_store_links_to(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_cb cb, void *ctx);
 /* Visits (coll_id, name) is flagged because of. */
 vd_err vd_store_links_from(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_cb cb, void *ctx);

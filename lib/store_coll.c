@@ -189,6 +189,8 @@ static vd_err purge_id(vd_txn *t, uint64_t id)
     vd_err e = VD_OK;
     for (size_t i = 0; !e && i < sizeof dbs / sizeof dbs[0]; i++)
         e = st_prefix_del(t, dbs[i], k, 8);
+    if (!e)
+        e = st_visits_purge(t, k, 8);
     return e ? e : st_ddel(t, DB_COLL_IDS, k, 8);
 }
 

@@ -17,6 +17,15 @@
  *   props       id name\0 clark\0     -> xml\0      (name "" = collection)
  *   principals  name\0                -> principal record
  *   audit       seq                   -> audit record
+ *   vcust       cust\0 start^sign id name\0  -> end^sign owner\0
+ *   vowner      owner\0 start^sign id name\0 -> end^sign cust\0 ("" = none)
+ *   vrev        id name\0             -> visit record: what vcust/vowner hold
+ *   links       id name\0  (dupsort)  -> id name\0 of each visit it is
+ *                                        flagged because of
+ *   linksrev    id name\0  (dupsort)  -> id name\0 of each visit flagged
+ *                                        because of it
+ *   meta "vspan" 'c' cust / 'o' owner -> u64 longest instance indexed under
+ *                                        that customer / owner (monotone)
  * Collection seqs come from the one "seq" counter, so a token or ctag of a
  * deleted collection never matches its successor at the same path. */
 #ifndef VD_STORE_INT_H
@@ -33,7 +42,8 @@
 #include <string.h>
 
 enum { DB_META, DB_COLLS, DB_COLL_IDS, DB_RES, DB_UID, DB_TINDEX, DB_OPEN,
-       DB_CHANGES, DB_TOMB, DB_PROPS, DB_PRINC, DB_AUDIT, DB_N };
+       DB_CHANGES, DB_TOMB, DB_PROPS, DB_PRINC, DB_AUDIT,
+       DB_VCUST, DB_VOWNER, DB_VREV, DB_LINKS, DB_LINKSREV, DB_N };
 
 #define KEY_MAX 511                   /* LMDB's default maximum key size */
 #define UID_INLINE_MAX 400            /* longer UIDs are keyed by their hash */
@@ -41,6 +51,7 @@ enum { DB_META, DB_COLLS, DB_COLL_IDS, DB_RES, DB_UID, DB_TINDEX, DB_OPEN,
 #define MAX_INST 100000
 #define REC_COLL 0x56444331u          /* "VDC1" */
 #define REC_RES 0x56445231u           /* "VDR1" */
+#define REC_VIS 0x56445631u           /* "VDV1" */
 #define RF_OPEN 1u
 #define RF_UID 2u
 #define OP_PUT 'P'
@@ -275,6 +286,12 @@ vd_err st_coll_load_id(vd_txn *t, uint64_t id, crec *c);
 /* A change to the collection: new seq (ctag, sync token), modified now. */
 vd_err st_coll_bump(vd_txn *t, crec *c);
 vd_err st_bump_path(vd_txn *t, const char *path);   /* absent path: OK */
+
+/* ---------- visit indexes and links (store_visits.c) ---------- */
+/* Remove the visit index entries and both directions of the flag links of
+ * every member whose (id, name\0) key starts with prefix: pass the 8-byte
+ * collection id (collection deleted) or a member key (member deleted). */
+vd_err st_visits_purge(vd_txn *t, const void *prefix, size_t pn);
 
 /* ---------- audit (store.c) ---------- */
 vd_err st_audit_add(vd_txn *t, const char *path, const char *name,

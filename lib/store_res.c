@@ -359,7 +359,8 @@ vd_err vd_store_res_delete(vd_txn *t, uint64_t coll_id, const char *name)
     vd_err e = st_coll_load_id(t, coll_id, &c);
     if (e || (e = st_dget(t, DB_RES, k.b, k.n, &v)) || (e = rrec_decode(&v, &old)) ||
         (e = unindex(t, coll_id, name, &old)) || (e = st_ddel(t, DB_RES, k.b, k.n)) ||
-        (e = st_prefix_del(t, DB_PROPS, k.b, k.n)) || (e = st_meta_next(t, "seq", &c.seq)))
+        (e = st_prefix_del(t, DB_PROPS, k.b, k.n)) || (e = st_visits_purge(t, k.b, k.n)) ||
+        (e = st_meta_next(t, "seq", &c.seq)))
         return e;
     be64(b, c.seq);
     if ((e = st_dput(t, DB_TOMB, k.b, k.n, b, 8, 0)))
