@@ -41,7 +41,13 @@ typedef struct conn_state {
     vd_buf body;
     struct timespec t0;
     bool responded;      /* a response is queued: discard any further input */
+    bool too_big;        /* body grew over the cap: discarding, then 413 */
+    size_t discarded;    /* bytes dropped since */
 } conn_state;
+
+/* How much of an over-long chunked body is read and dropped before the
+ * connection is cut without an answer. */
+#define MAX_DISCARD_BYTES ((size_t)16 << 20)
 
 /* ------------------------------------------------------------------ */
 /* logging                                                             */
@@ -442,8 +448,7 @@ static enum MHD_Result on_headers(vd_http *h, struct MHD_Connection *c,
     return MHD_YES;   /* go on: libmicrohttpd sends 100 Continue if asked */
 }
 
-static enum MHD_Result on_upload(vd_http *h, struct MHD_Connection *c,
-                                 conn_state *st, const char *url,
+static enum MHD_Result on_upload(vd_http *h, conn_state *st,
                                  const char *data, size_t *size)
 {
     size_t cap = h->srv->cfg->max_body_bytes;
@@ -451,11 +456,20 @@ static enum MHD_Result on_upload(vd_http *h, struct MHD_Connection *c,
     *size = 0;
     if (st->responded)
         return MHD_YES;   /* answer already queued: drop the rest */
-    if (n > cap || st->body.len > cap - n) {
-        /* a chunked body (no Content-Length) that grew over the cap */
-        vd_resp_errorf(&st->req, 413, "request body larger than %zu bytes", cap);
-        vd_resp_header(&st->req, "Connection", "close");
-        return queue(h, c, st, url);
+    if (!st->too_big && (n > cap || st->body.len > cap - n)) {
+        /* A chunked body (no Content-Length) grew over the cap.
+         * libmicrohttpd 0.9.75 cannot queue a response in mid-upload, so
+         * the rest is read and dropped, and 413 answered at the end. */
+        st->too_big = true;
+        vd_buf_free(&st->body);
+    }
+    if (st->too_big) {
+        st->discarded += n;
+        if (st->discarded <= MAX_DISCARD_BYTES)
+            return MHD_YES;
+        vd_log("%s %s: body far over %zu bytes, connection cut", st->req.method,
+               st->req.path, cap);
+        return MHD_NO;
     }
     vd_buf_append(&st->body, data, n);
     return MHD_YES;
@@ -472,9 +486,15 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c,
     if (!st)
         return on_headers(h, c, url, method, con_cls);
     if (*upload_size)
-        return on_upload(h, c, st, url, upload, upload_size);
+        return on_upload(h, st, upload, upload_size);
     if (st->responded)
         return MHD_YES;
+    if (st->too_big) {
+        vd_resp_errorf(&st->req, 413, "request body larger than %zu bytes",
+                       h->srv->cfg->max_body_bytes);
+        vd_resp_header(&st->req, "Connection", "close");
+        return queue(h, c, st, url);
+    }
     vd_request *r = &st->req;
     r->body = st->body.data ? st->body.data : "";
     r->body_len = st->body.len;
@@ -569,14 +589,13 @@ static struct MHD_Daemon *start_daemon(vd_http *h, const vd_config *cfg,
     unsigned threads = cfg->threads ? cfg->threads : 1;
     return MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, on_access, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, (void *)NULL,   /* first */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)ss,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *)h,
         MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, (void *)NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, (void *)NULL,
         MHD_OPTION_END);
 }
 

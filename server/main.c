@@ -80,28 +80,6 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
-/* "<dir>/users" as the config derives it (with or without a trailing '/'). */
-static bool is_default_users(const char *users, const char *dir)
-{
-    size_t n = strlen(dir);
-    if (!users || strncmp(users, dir, n) != 0)
-        return false;
-    const char *rest = users + n;
-    if (n && dir[n - 1] == '/')
-        return strcmp(rest, "users") == 0;
-    return strcmp(rest, "/users") == 0;
-}
-
-static char *dup_or_die(const char *s)
-{
-    char *p = strdup(s);
-    if (!p) {
-        fprintf(stderr, "visitdavd: out of memory\n");
-        exit(1);
-    }
-    return p;
-}
-
 /* Configuration: file or defaults, then the command line on top.  A bad
  * file is fatal: never start with defaults after a file failed. */
 static bool load_config(const options *o, vd_config *cfg)
@@ -115,17 +93,10 @@ static bool load_config(const options *o, vd_config *cfg)
     } else {
         vd_config_defaults(cfg);
     }
-    if (o->data) {
-        /* the users file follows --data unless the config set it */
-        if (is_default_users(cfg->users_file, cfg->data_dir)) {
-            vd_buf b = VD_BUF_INIT;
-            vd_buf_printf(&b, "%s/users", o->data);
-            free(cfg->users_file);
-            size_t n;
-            cfg->users_file = vd_buf_steal(&b, &n);
-        }
-        free(cfg->data_dir);
-        cfg->data_dir = dup_or_die(o->data);
+    /* --data: the users file follows unless the config file set it */
+    if (o->data && vd_config_set_data_dir(cfg, o->data) != VD_OK) {
+        fprintf(stderr, "visitdavd: --data %s: bad directory\n", o->data);
+        return false;
     }
     bool replaced = false;
     for (size_t i = 0; i < o->n_listen; i++) {
