@@ -479,3 +479,11 @@ def test_sync_collection_on_home_lists_calendars(alice):
     ms = Multistatus(req(alice, "REPORT", home(alice), body, {"Depth": "1", "Content-Type": XML_CT}))
     assert ms.sync_token
     assert cal in ms.hrefs() and home(alice) + "visits/" in ms.hrefs()
+
+
+@pytest.mark.parametrize("path", ["/calendars/nobody-here/x/", "/principals/users/alice/",
+                                  "/no/such/path", "/calendars/"])
+def test_anonymous_401_everywhere_else(server, path):
+    # no existence leak and no anonymous answer: always the Basic challenge
+    r = req(anon(server), "PROPFIND", path, None, {"Depth": "0"})
+    _assert_basic_challenge(r)
