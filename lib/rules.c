@@ -319,6 +319,8 @@ static vd_err section(parser *p, char *s)
         p->in_org = true;
         return VD_OK;
     }
+    if (strcasecmp(in, "team") == 0)
+        return perr(p, "a team section needs a name: [team NAME]", NULL);
     if (strncasecmp(in, "team", 4) == 0 && is_space(in[4]))
         return open_team(p, trim(in + 5));
     return perr(p, "unknown section [%s]", in);
