@@ -50,6 +50,7 @@
 #define FILE_MAX      (64u << 20)    /* bytes per file */
 #define FIELD_MAX     4096           /* bytes per field */
 #define CUSTOMERS_MAX 1000000
+#define PATTERNS_MAX  (128u << 20)   /* folded name and alias bytes: the trie's size */
 #define NCOLS         5
 
 static const char *const col_name[NCOLS] = {"id", "name", "aliases", "domains", "address"};
@@ -303,7 +304,7 @@ typedef struct pat {        /* one name or alias in the automaton */
 
 typedef struct ac {
     uint32_t n_nodes;
-    uint32_t *first;        /* first child (children are consecutive ids) */
+    uint32_t *first;        /* first child (children are consecutive ids); owns the block */
     uint16_t *nchild;
     uint8_t  *byte;         /* byte on the edge into the node, sorted among siblings */
     uint32_t *fail;
@@ -320,7 +321,7 @@ struct vd_customers {
     arena ar;
     smap ids, names, domains;
     pat *pin;               /* patterns collected while loading */
-    size_t n_pin, cap_pin;
+    size_t n_pin, cap_pin, pin_bytes;
     ac ac;
     size_t refs;            /* vd_customerdb references, under its mutex */
 };
@@ -348,12 +349,7 @@ const vd_customer *vd_customers_by_id(const vd_customers *c, const char *id)
 
 static void ac_free(ac *a)
 {
-    free(a->first);
-    free(a->nchild);
-    free(a->byte);
-    free(a->fail);
-    free(a->dict);
-    free(a->term);
+    free(a->first);   /* the block of every node array */
     free(a->pats);
     memset(a, 0, sizeof *a);
 }
@@ -480,9 +476,8 @@ static void ac_layout(ac *a, const tmp_trie *t, uint32_t *q)
 static vd_err ac_build(ac *a, pat *in, size_t n)
 {
     vd_err err = VD_ENOMEM;
-    tmp_trie t = {0};
-    uint32_t *path = NULL, *lastc = NULL, *q = NULL;
     size_t nodes = 1, maxlen = 0;
+    uint32_t *tmp = NULL;
 
     if (n)
         qsort(in, n, sizeof *in, pat_cmp);
@@ -495,36 +490,27 @@ static vd_err ac_build(ac *a, pat *in, size_t n)
         return VD_ETOOBIG;
     memset(a, 0, sizeof *a);
     a->n_nodes = (uint32_t)nodes;
-    t.first = malloc(nodes * 4);
-    t.next = malloc(nodes * 4);
-    t.term = malloc(nodes * 4);
-    t.byte = malloc(nodes);
-    path = malloc((maxlen + 2) * 4);
-    lastc = malloc((maxlen + 2) * 4);
-    q = malloc(nodes * 4);
+    /* one block for the node arrays, one for the temporary trie */
+    a->first = malloc(nodes * (4 * 4 + 2 + 1));
     a->pats = malloc((n ? n : 1) * sizeof *a->pats);
-    a->first = malloc(nodes * 4);
-    a->nchild = malloc(nodes * 2);
-    a->byte = malloc(nodes);
-    a->fail = malloc(nodes * 4);
-    a->dict = malloc(nodes * 4);
-    a->term = malloc(nodes * 4);
-    if (!t.first || !t.next || !t.term || !t.byte || !path || !lastc || !q || !a->pats ||
-        !a->first || !a->nchild || !a->byte || !a->fail || !a->dict || !a->term)
+    tmp = malloc(nodes * (4 * 4 + 1) + (maxlen + 2) * 4 * 2);
+    if (!a->first || !a->pats || !tmp)
         goto out;
+    a->fail = a->first + nodes;
+    a->dict = a->fail + nodes;
+    a->term = a->dict + nodes;
+    a->nchild = (uint16_t *)(a->term + nodes);
+    a->byte = (uint8_t *)(a->nchild + nodes);
+    tmp_trie t = {tmp, tmp + nodes, tmp + 2 * nodes, NULL};
+    uint32_t *q = tmp + 3 * nodes, *path = q + nodes, *lastc = path + maxlen + 2;
+    t.byte = (uint8_t *)(lastc + maxlen + 2);
     trie_insert(in, n, &t, a, path, lastc);
     ac_layout(a, &t, q);
     err = VD_OK;
 out:
     if (err)
         ac_free(a);
-    free(t.first);
-    free(t.next);
-    free(t.term);
-    free(t.byte);
-    free(path);
-    free(lastc);
-    free(q);
+    free(tmp);
     return err;
 }
 
@@ -902,6 +888,7 @@ static int add_pattern(vd_customers *c, const uint8_t *s, size_t n, uint32_t ci)
     ucs4_t first, last;
     u8_mbtouc(&first, s, n);
     u8_prev(&last, s + n, s);
+    c->pin_bytes += n;
     c->pin[c->n_pin++] = (pat){s, (uint32_t)n, (uint32_t)u8_mbsnlen(s, n), ci,
                                 wants_boundary(first), wants_boundary(last)};
     return 0;
@@ -1054,6 +1041,8 @@ static int add_row(vd_customers *c, reader *r, rec *rc)
         return fail(r, rc->line, "missing name");
     if ((e = add_aliases(c, rc, u, ci)) < 0 || (e = add_domains(c, r, rc, u, ci)) < 0)
         return e;
+    if (c->pin_bytes > PATTERNS_MAX)
+        return fail(r, rc->line, "names and aliases exceed %u MiB in total", PATTERNS_MAX >> 20);
     c->n++;
     return 0;
 }

@@ -9,7 +9,18 @@
  * bad row (missing id or name, duplicate id, bad quoting, invalid UTF-8,
  * a domain that is not a host name) is an error "path:line: reason"; a
  * directory with any bad row is not loaded at all (the one in force stays
- * in force: never half a directory).
+ * in force: never half a directory).  The message names the first bad
+ * row, e.g. "conf/customers.csv:7: duplicate id 'C-104' (first on line 3)";
+ * a record with a line break inside quotes is reported at the line where
+ * it starts.  Details (implementation notes, compatible with the above):
+ * CRLF or LF, a UTF-8 BOM and blank lines are accepted; the header names
+ * are case-insensitive and may stop after "id,name" (rows then have at
+ * most that many fields; a row may have fewer fields than the header);
+ * unquoted fields, list items and ids are trimmed; ids compare
+ * case-insensitively (so "c-1" duplicates "C-1"); a domain may carry a
+ * leading '@', is an ASCII host name with at least two labels and belongs
+ * to one customer only (a second owner is an error).  Limits: 4 KiB per
+ * field, 64 MiB per file, 1,000,000 customers.
  *
  * Matching ignores case and Unicode normalisation differences (NFKC case
  * folding via libunistring: "MÜLLER", "Müller" and "Mu\u0308ller" match)
@@ -34,7 +45,9 @@ typedef struct vd_customer {
 typedef struct vd_customers vd_customers;   /* immutable once loaded */
 
 /* Load path. Errors: VD_EIO (unreadable), VD_EINVAL ("path:line: reason"
- * in d->message).  An empty file (header only) is a valid empty directory. */
+ * in d->message, also for a file over the limits), VD_ENOMEM.  An empty
+ * file (header only) is a valid empty directory.  Every pointer a
+ * vd_customers hands out lives until vd_customers_free. */
 vd_err vd_customers_load(const char *path, vd_customers **out, vd_diag *d);
 /* Same from memory (tests); name is used in messages. */
 vd_err vd_customers_parse(const char *name, const char *text, size_t len,
@@ -43,7 +56,7 @@ void   vd_customers_free(vd_customers *c);
 
 size_t vd_customers_count(const vd_customers *c);
 const vd_customer *vd_customers_at(const vd_customers *c, size_t i);
-const vd_customer *vd_customers_by_id(const vd_customers *c, const char *id);
+const vd_customer *vd_customers_by_id(const vd_customers *c, const char *id); /* case-insensitive */
 
 /* What recognition looks at, extracted from an event by the caller. */
 typedef struct vd_visit_text {
@@ -69,7 +82,12 @@ typedef enum vd_match_source {
  * customer; a name or alias in LOCATION; then in SUMMARY.  NULL when none
  * (the event is then not a customer visit).  *how (may be NULL) tells
  * which step matched.  Cost: linear in the text length, not in the number
- * of customers (an automaton or hash index built at load). */
+ * of customers (an automaton or hash index built at load).
+ * An X-VISIT-CUSTOMER that names nobody falls through to the next steps
+ * (how then is not VD_MATCH_PROPERTY).  A Latin name next to a CJK
+ * character counts as on a word boundary ("拜访SAP公司" finds "SAP").
+ * Safe to call from many threads on one directory; aborts when out of
+ * memory (as vd_buf) rather than answer "no customer". */
 const vd_customer *vd_customers_identify(const vd_customers *c, const vd_visit_text *t,
                                          vd_match_source *how);
 
@@ -77,10 +95,12 @@ const vd_customer *vd_customers_identify(const vd_customers *c, const vd_visit_t
  * directory when the new file is bad, and hand out references that stay
  * valid while a request uses them. */
 typedef struct vd_customerdb vd_customerdb;
+/* Errors as vd_customers_load (*out NULL then; a missing file is VD_EIO). */
 vd_err vd_customerdb_open(const char *path, vd_customerdb **out, vd_diag *d); /* path may be NULL: empty directory */
+/* On error the directory in force stays and d says why; no-op for NULL path. */
 vd_err vd_customerdb_reload(vd_customerdb *db, vd_diag *d);
 const vd_customers *vd_customerdb_acquire(vd_customerdb *db);  /* never NULL */
 void   vd_customerdb_release(vd_customerdb *db, const vd_customers *c);
-void   vd_customerdb_close(vd_customerdb *db);
+void   vd_customerdb_close(vd_customerdb *db);   /* after every reference is released */
 
 #endif
