@@ -320,7 +320,9 @@ static void add_time_param(icalproperty *p, const char *name, vd_time t)
 
 static void add_conflict(icalcomponent *m, const vd_flag *f)
 {
-    char *value = clean_text(f->other_ref ? f->other_ref : "");
+    /* never an empty value: libical drops such a property on the next parse */
+    char *value = clean_text(f->other_ref && *f->other_ref ? f->other_ref
+                             : f->rule ? f->rule : "unknown");
     icalproperty *p = value ? icalproperty_new_x(value) : NULL;
     free(value);
     if (!p)
@@ -396,6 +398,23 @@ void vd_ical_add_flags(vd_ical *ic, const vd_flag *flags, size_t n,
     }
 }
 
+/* Append s without its X-LIC-ERROR lines (and their folded continuation
+ * lines).  Filtering the text keeps the object untouched: a clone would
+ * change how libical escapes X- values. */
+static void append_without_lic_errors(vd_buf *out, const char *s)
+{
+    bool skipping = false;
+    for (const char *line = s; *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (line[0] != ' ' && line[0] != '\t')
+            skipping = strncmp(line, "X-LIC-ERROR", 11) == 0;
+        if (!skipping)
+            vd_buf_append(out, line, n);
+        line += n;
+    }
+}
+
 vd_err vd_ical_serialize(const vd_ical *ic, vd_buf *out)
 {
     if (!ic || !ic->root || !out)
@@ -404,7 +423,12 @@ vd_err vd_ical_serialize(const vd_ical *ic, vd_buf *out)
     char *s = icalcomponent_as_ical_string_r(ic->root);   /* CRLF, folded at 75 */
     if (!s)
         return VD_ENOMEM;
-    vd_buf_puts(out, s);
+    /* X-LIC-ERROR is libical's note about input it dropped (e.g. an empty
+     * DESCRIPTION): never user data, so never written back. */
+    if (strstr(s, "X-LIC-ERROR"))
+        append_without_lic_errors(out, s);
+    else
+        vd_buf_puts(out, s);
     icalmemory_free_buffer(s);
     return VD_OK;
 }
@@ -417,7 +441,7 @@ static void utc_day(vd_time t, vd_time *ds, vd_time *de)
     vd_time r = t % 86400;
     if (r < 0)
         r += 86400;
-    *ds = t - r;
+    *ds = t < VD_TIME_MIN + r ? VD_TIME_MIN : t - r;
     *de = *ds > VD_TIME_MAX - 86400 ? VD_TIME_MAX : *ds + 86400;
 }
 

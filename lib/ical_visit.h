@@ -54,7 +54,8 @@ typedef struct vd_flag {
  * Details: parameters X-RULE, X-OTHER-OWNER, X-OTHER-START, X-OTHER-END
  * (the last three only when known) and X-MESSAGE (when message is set);
  * libical quotes values holding ':' ';' ',' and writes '"' as ^' (RFC
- * 6868); control characters become spaces.  The value is other_ref or "".
+ * 6868); control characters become spaces.  The value is other_ref, or
+ * the rule name when there is no other visit (libical drops empty values).
  * The marker goes on every main component (master and overridden
  * instances: clients show an override's own SUMMARY), never twice: a
  * SUMMARY already starting with the prefix or a category already present
@@ -64,7 +65,9 @@ typedef struct vd_flag {
 void vd_ical_add_flags(vd_ical *ic, const vd_flag *flags, size_t n,
                        int marker, const char *prefix, const char *category);
 
-/* Serialise the (possibly modified) object, CRLF line ends. */
+/* Serialise the (possibly modified) object, CRLF line ends, lines folded
+ * at 75 octets.  libical's X-LIC-ERROR notes (left by the parser where it
+ * dropped a bad property) are not written.  Errors: VD_EINVAL, VD_ENOMEM. */
 vd_err vd_ical_serialize(const vd_ical *ic, vd_buf *out);
 
 /* The local day [start, end) containing t in tzid (IANA or registered
