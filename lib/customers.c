@@ -1121,15 +1121,24 @@ vd_err vd_customers_load(const char *path, vd_customers **out, vd_diag *d)
         vd_diag_set(d, 0, NULL, NULL, "%s: not a regular file", path);
         goto out;
     }
-    if (!(buf = malloc(FILE_MAX + 2))) {
-        err = VD_ENOMEM;
-        goto out;
-    }
-    /* read one byte past the cap, so that a file that grew is refused too */
-    len = fread(buf, 1, FILE_MAX + 1, f);
-    if (ferror(f)) {
-        vd_diag_set(d, 0, NULL, NULL, "%s: read error", path);
-        goto out;
+    /* sized by fstat, grown if the file grew meanwhile; one byte past the
+     * cap is read so that an oversized file is refused, not cut */
+    size_t cap = st.st_size < (off_t)FILE_MAX ? (size_t)st.st_size + 1 : FILE_MAX + 1;
+    for (;;) {
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            err = VD_ENOMEM;
+            goto out;
+        }
+        buf = nb;
+        len += fread(buf + len, 1, cap - len, f);
+        if (ferror(f)) {
+            vd_diag_set(d, 0, NULL, NULL, "%s: read error", path);
+            goto out;
+        }
+        if (len < cap || cap > FILE_MAX)
+            break;
+        cap = cap * 2 < FILE_MAX + 1 ? cap * 2 : FILE_MAX + 1;
     }
     err = vd_customers_parse(path, buf, len, out, d);
 out:

@@ -160,6 +160,14 @@ static void test_csv_limits(void)
     CHECK_STR(d.message, "t.csv:1000002: more than 1000000 customers");
     free(m);
 
+    char big_path[] = "/tmp/vdcustbigXXXXXX";
+    int fd = mkstemp(big_path);
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)huge) == 0);   /* sparse */
+    CHECK_INT(vd_customers_load(big_path, &c, &d), VD_EINVAL);
+    CHECK(c == NULL && strstr(d.message, ": larger than 64 MiB") != NULL);
+    close(fd);
+    unlink(big_path);
+
     CHECK_INT(vd_customers_load(data("no-such-file.csv"), &c, &d), VD_EIO);
     CHECK(c == NULL && strstr(d.message, "No such file") != NULL);
 }
