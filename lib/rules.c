@@ -20,6 +20,7 @@
 #define MAX_TEAMS      1024
 #define MAX_TEAM_NAME  128
 #define MAX_APPROVERS  256
+#define MAX_MEMBERS    10000       /* team members over all teams */
 #define MAX_USER       255
 #define MAX_MARKER     64
 #define MAX_TZ         200
@@ -43,6 +44,9 @@ typedef struct rule_set {
 typedef struct team {
     char *name;
     rule_set rs;
+    char **members;             /* user names ("members ="), until the ACL file has teams */
+    size_t n_members;
+    bool members_set;
 } team;
 
 struct vd_rules {
@@ -56,6 +60,7 @@ struct vd_rules {
     char category[MAX_MARKER + 1];
     char **approvers;
     size_t n_approvers;
+    size_t n_members;           /* over all teams */
 };
 
 static const char *const RULE_NAMES[VD_RULE_COUNT] = {
@@ -147,6 +152,15 @@ vd_marker   vd_rules_marker(const vd_rules *r)          { return (r ? r : &DEFAU
 const char *vd_rules_marker_prefix(const vd_rules *r)   { return (r ? r : &DEFAULTS)->prefix; }
 const char *vd_rules_marker_category(const vd_rules *r) { return (r ? r : &DEFAULTS)->category; }
 
+const char *vd_rules_team_of(const vd_rules *r, const char *user)
+{
+    for (size_t i = 0; r && user && i < r->n_teams; i++)
+        for (size_t j = 0; j < r->teams[i].n_members; j++)
+            if (strcmp(r->teams[i].members[j], user) == 0)
+                return r->teams[i].name;
+    return NULL;
+}
+
 bool vd_rules_is_approver(const vd_rules *r, const char *user)
 {
     for (size_t i = 0; r && user && i < r->n_approvers; i++)
@@ -159,8 +173,12 @@ void vd_rules_free(vd_rules *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_teams; i++)
+    for (size_t i = 0; i < r->n_teams; i++) {
         free(r->teams[i].name);
+        for (size_t j = 0; j < r->teams[i].n_members; j++)
+            free(r->teams[i].members[j]);
+        free(r->teams[i].members);
+    }
     free(r->teams);
     for (size_t i = 0; i < r->n_approvers; i++)
         free(r->approvers[i]);
@@ -177,6 +195,7 @@ typedef struct parser {
     vd_diag *d;
     vd_rules *r;
     rule_set *cur;              /* section being filled */
+    team *cur_team;             /* its team, NULL in [organisation] */
     bool in_org;
     unsigned org_keys;          /* organisation-only keys already set */
 } parser;
@@ -288,6 +307,7 @@ static vd_err open_team(parser *p, const char *name)
     for (size_t i = 0; i < p->r->n_teams; i++)
         if (strcmp(p->r->teams[i].name, name) == 0) {
             p->cur = &p->r->teams[i].rs;
+            p->cur_team = &p->r->teams[i];
             p->in_org = false;
             return VD_OK;
         }
@@ -303,6 +323,7 @@ static vd_err open_team(parser *p, const char *name)
         return VD_ENOMEM;
     p->r->n_teams++;
     p->cur = &t->rs;
+    p->cur_team = t;
     p->in_org = false;
     return VD_OK;
 }
@@ -316,6 +337,7 @@ static vd_err section(parser *p, char *s)
     char *in = trim(s + 1);
     if (strcasecmp(in, "organisation") == 0 || strcasecmp(in, "organization") == 0) {
         p->cur = &p->r->org;
+        p->cur_team = NULL;
         p->in_org = true;
         return VD_OK;
     }
@@ -403,28 +425,55 @@ static vd_err set_marker_text(parser *p, char *dst, const char *key, const char 
     return VD_OK;
 }
 
-/* "carol, dave": comma-separated user names; an empty value names nobody. */
-static vd_err set_approvers(parser *p, char *v)
+/* "carol, dave": comma-separated user names appended to *list (at most
+ * max in all); an empty value names nobody. */
+static vd_err name_list(parser *p, char *v, const char *what, char ***list, size_t *n,
+                        size_t max)
 {
-    vd_rules *r = p->r;
     for (char *tok = *v ? v : NULL; tok;) {
         char *comma = strchr(tok, ',');
         if (comma)
             *comma = '\0';
         char *name = trim(tok);
         tok = comma ? comma + 1 : NULL;
-        size_t n = strlen(name);
-        if (n == 0 || n > MAX_USER || has_ctl(name) || strpbrk(name, " \t"))
-            return perr(p, "bad approver name \"%s\"", name);
-        if (r->n_approvers >= MAX_APPROVERS)
-            return perr(p, "more than 256 approvers", NULL);
-        char **a = realloc(r->approvers, (r->n_approvers + 1) * sizeof *a);
+        size_t len = strlen(name);
+        if (len == 0 || len > MAX_USER || has_ctl(name) || strpbrk(name, " \t"))
+            return perr(p, what, name);
+        if (*n >= max)
+            return perr(p, "too many names in this list%s", "");
+        char **a = realloc(*list, (*n + 1) * sizeof *a);
         if (!a)
             return VD_ENOMEM;
-        r->approvers = a;
-        if (!(a[r->n_approvers] = strdup(name)))
+        *list = a;
+        if (!(a[*n] = strdup(name)))
             return VD_ENOMEM;
-        r->n_approvers++;
+        (*n)++;
+    }
+    return VD_OK;
+}
+
+/* members = alice, bob: each user in one team at most. */
+static vd_err set_members(parser *p, char *v)
+{
+    team *t = p->cur_team;
+    if (!t)
+        return perr(p, "members belongs in a [team NAME] section%s", "");
+    if (t->members_set)
+        return perr(p, "members is set twice%s", "");
+    t->members_set = true;
+    size_t before = t->n_members;
+    vd_err err = name_list(p, v, "bad member name \"%s\"", &t->members, &t->n_members,
+                           MAX_MEMBERS - p->r->n_members + before);
+    if (err)
+        return err;
+    p->r->n_members += t->n_members - before;
+    for (size_t i = before; i < t->n_members; i++) {
+        const char *other = vd_rules_team_of(p->r, t->members[i]);
+        bool self_dup = false;
+        for (size_t j = before; j < i; j++)
+            self_dup |= strcmp(t->members[j], t->members[i]) == 0;
+        if (self_dup || (other && other != t->name))
+            return perr(p, "%s is already a member of a team", t->members[i]);
     }
     return VD_OK;
 }
@@ -469,7 +518,8 @@ static vd_err org_key(parser *p, const char *key, char *v)
     case 4:
         return set_marker_text(p, r->category, key, v, true);
     default:
-        return set_approvers(p, v);
+        return name_list(p, v, "bad approver name \"%s\"", &r->approvers, &r->n_approvers,
+                         MAX_APPROVERS);
     }
 }
 
@@ -495,6 +545,8 @@ static vd_err parse_line(parser *p, char *line)
     vd_err err = VD_OK;
     if (rule_key(p, key, v, &err))
         return err;
+    if (strcasecmp(key, "members") == 0)
+        return set_members(p, v);
     return org_key(p, key, v);
 }
 

@@ -48,8 +48,11 @@
  *   - A key set twice in one section (or in two sections of the same team)
  *     is an error; [team NAME] may repeat and adds to the same team.
  *   - A team section takes only the rule keys: the four policies,
- *     customer-overlap.window and customer-cadence.days.
+ *     customer-overlap.window and customer-cadence.days; and
+ *     "members = alice, bob" (until the ACL file names teams): a user may
+ *     be a member of one team only (vd_rules_team_of).
  *   - Bounds: file 1 MiB, line 4096 bytes, 1024 teams, 256 approvers,
+ *     10,000 team members in all,
  *     horizon_days 1..VD_INDEX_HORIZON_DAYS (nothing is indexed further),
  *     window 1..720 h, cadence 1..366 days, marker texts 1..64 bytes
  *     (marker.category without ',' ';' or control characters), timezone a
@@ -95,6 +98,8 @@ vd_marker   vd_rules_marker(const vd_rules *r);
 const char *vd_rules_marker_prefix(const vd_rules *r);
 const char *vd_rules_marker_category(const vd_rules *r);
 bool        vd_rules_is_approver(const vd_rules *r, const char *user);
+/* The team whose "members" list names user, or NULL (borrowed from r). */
+const char *vd_rules_team_of(const vd_rules *r, const char *user);
 /* The customer-overlap window for team (NULL: organisation); *hours is set
  * for VD_WINDOW_HOURS (else 0).  hours may be NULL. */
 vd_window_kind vd_rules_window(const vd_rules *r, const char *team, int *hours);

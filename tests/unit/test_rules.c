@@ -621,8 +621,10 @@ static const char FULL[] =
     "customer-overlap = reject\r\n"
     "[team west]\r\n"
     "customer-overlap.window = overlap\r\n"
+    "members = alice,bob\r\n"
     "[team east]\r\n"
-    "customer-cadence.days = 7";   /* no final newline */
+    "customer-cadence.days = 7\r\n"
+    "members = carol";             /* no final newline; carol is also an approver */
 
 static void test_full(void)
 {
@@ -658,6 +660,11 @@ static void test_full(void)
     CHECK(vd_rules_is_approver(r, "dave"));
     CHECK(!vd_rules_is_approver(r, "Carol"));
     CHECK(!vd_rules_is_approver(r, NULL));
+    CHECK_STR(vd_rules_team_of(r, "alice"), "west");
+    CHECK_STR(vd_rules_team_of(r, "bob"), "west");
+    CHECK_STR(vd_rules_team_of(r, "carol"), "east");
+    CHECK(vd_rules_team_of(r, "dave") == NULL);
+    CHECK(vd_rules_team_of(r, NULL) == NULL);
     vd_rules_free(r);
 
     const char *q = "marker.prefix = \"say \\\"hi\\\" \\\\ \"\napprovers =\n";
@@ -700,6 +707,12 @@ static const ecase ERRORS[] = {
     { "[team east]\nmarker = both\n", "e.conf:2: marker belongs in [organisation]" },
     { "a\n\n\n\n\n\n\n\n\nrep-overlap=x\n", "e.conf:1: expected" },
     { "\n\n\n\n\n\n\n\n\n\nrep-overlap=x\n", "e.conf:11: policy" },
+    { "members = alice\n", "e.conf:1: members belongs in a [team NAME] section" },
+    { "[team a]\nmembers = alice\n[team b]\nmembers = bob, alice\n",
+      "e.conf:4: alice is already a member of a team" },
+    { "[team a]\nmembers = alice, alice\n", "e.conf:2: alice is already a member" },
+    { "[team a]\nmembers = alice\n[team a]\nmembers = bob\n", "e.conf:4: members is set twice" },
+    { "[team a]\nmembers = al ice\n", "e.conf:2: bad member name" },
 };
 
 static void test_errors(void)
@@ -770,7 +783,19 @@ static void test_files(void)
         CHECK_INT(vd_rules_policy(r, VD_RULE_CUSTOMER_CADENCE, "field-service"), VD_POLICY_FLAG);
         CHECK_INT(vd_rules_cadence_days(r, "field-service"), 7);
         CHECK(vd_rules_is_approver(r, "dave"));
+        CHECK_STR(vd_rules_team_of(r, "bob"), "east");
     }
+    vd_rules_free(r);
+
+    /* the file the protocol tests run the server with */
+    snprintf(path, sizeof path, "%s/tests/data/rules/rules-team.conf", src_root);
+    r = NULL;
+    CHECK_INT(vd_rules_load(path, &r, &d), VD_OK);
+    CHECK_STR(vd_rules_team_of(r, "bob"), "east");
+    CHECK_INT(vd_rules_policy(r, VD_RULE_CUSTOMER_OVERLAP, vd_rules_team_of(r, "alice")),
+              VD_POLICY_REJECT);
+    CHECK_INT(vd_rules_policy(r, VD_RULE_CUSTOMER_OVERLAP, vd_rules_team_of(r, "dave")),
+              VD_POLICY_FLAG);
     vd_rules_free(r);
 
     char tmp[] = "/tmp/test_rules_XXXXXX";
