@@ -12,6 +12,7 @@
  * or build DAV:error bodies (vd_resp_error does, in one place). */
 #include "access.h"
 #include "calobj.h"
+#include "conditional.h"
 #include "methods.h"
 
 #include "../lib/ical.h"
@@ -165,84 +166,15 @@ static void header_last_modified(vd_request *r, vd_time t)
  * member and property change, the id tells a recreated collection apart). */
 static void coll_etag(const vd_coll *c, char out[48])
 {
-    snprintf(out, 48, "c%" PRIx64 "-%" PRIx64, c->id, c->seq);
+    vd_node n = {.kind = VD_NODE_COLL, .coll = *c};
+    vd_cond_node_etag(&n, out);
 }
 
-/* ------------------------------------------------------------------ */
-/* conditional requests (RFC 9110 13.1)                                 */
-
-static bool is_star(const char *h)
+/* Preconditions (If-Match, If-None-Match, If) of a write on node n, resolved
+ * in t: conditional.c evaluates them all. */
+static vd_err cond_check(vd_request *r, vd_txn *t, const vd_node *n, vd_diag *d)
 {
-    while (*h == ' ' || *h == '\t')
-        h++;
-    if (*h != '*')
-        return false;
-    for (h++; *h == ' ' || *h == '\t'; h++)
-        ;
-    return *h == '\0';
-}
-
-/* Does the entity-tag list h contain etag?  Strong comparison (If-Match,
- * RFC 9110 13.1.1) never matches a weak tag; weak comparison (If-None-Match,
- * 13.1.2) ignores the W/ prefix.  Malformed members never match. */
-static bool etag_list_has(const char *h, const char *etag, bool weak)
-{
-    size_t elen = strlen(etag);
-    const char *p = h;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        bool is_weak = false;
-        if (p[0] == 'W' && p[1] == '/') {
-            is_weak = true;
-            p += 2;
-        }
-        if (*p == '"') {
-            const char *s = ++p;
-            while (*p && *p != '"')
-                p++;
-            if (*p == '"' && (size_t)(p - s) == elen && memcmp(s, etag, elen) == 0
-                && (weak || !is_weak))
-                return true;
-        }
-        while (*p && *p != ',')
-            p++;
-    }
-    return false;
-}
-
-/* Evaluate If-Match then If-None-Match against the current state (etag NULL:
- * the resource does not exist).  0 when the request may proceed, else 412,
- * or 304 for a failed If-None-Match on GET/HEAD (safe). */
-static int cond_status(vd_request *r, const char *etag, bool safe)
-{
-    const char *im = vd_req_header(r, "If-Match");
-    if (im) {
-        /* RFC 9110 13.1.1: "*" is true if the resource has a current representation */
-        bool ok = is_star(im) ? etag != NULL : (etag && etag_list_has(im, etag, false));
-        if (!ok)
-            return 412;
-    }
-    const char *inm = vd_req_header(r, "If-None-Match");
-    if (inm) {
-        bool match = is_star(inm) ? etag != NULL : (etag && etag_list_has(inm, etag, true));
-        if (match)
-            return safe ? 304 : 412;
-    }
-    return 0;
-}
-
-static vd_err cond_check(vd_request *r, const char *etag, const char *path, vd_diag *d)
-{
-    if (cond_status(r, etag, false) == 0)
-        return VD_OK;
-    return FAIL(d, 412, NULL, NULL,
-                etag ? "precondition failed: %s has ETag \"%s\", which the If-Match/If-None-Match "
-                       "header does not allow"
-                     : "precondition failed: %s does not exist%s",
-                path, etag ? etag : "");
+    return vd_cond_check(r, t, n, false, d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -416,27 +348,26 @@ static char *calendar_name(vd_txn *t, const vd_coll *c)
     return name;
 }
 
-/* Answer a 304/412 for a conditional GET/HEAD; true when answered. */
-static bool get_conditional(vd_request *r, const char *etag)
+/* Answer a 304/400/412 for a conditional GET/HEAD; true when answered. */
+static bool get_conditional(vd_request *r, vd_txn *t, const vd_node *n, const char *etag)
 {
-    int st = cond_status(r, etag, true);
-    if (st == 0)
+    vd_diag d = {0};
+    vd_err e = vd_cond_check(r, t, n, true, &d);
+    if (e == VD_OK)
         return false;
-    if (st == 304) {
+    if (d.status == 304) {
         vd_resp_status(r, 304);
         header_etag(r, etag);
     } else {
-        vd_diag d = {0};
-        cond_check(r, etag, r->path, &d);
-        vd_resp_error(r, &d, 412);
+        vd_resp_error(r, &d, 500);
     }
     return true;
 }
 
-static void get_resource(vd_request *r, const vd_node *n)
+static void get_resource(vd_request *r, vd_txn *t, const vd_node *n)
 {
     const vd_res *res = &n->res;
-    if (get_conditional(r, res->etag))
+    if (get_conditional(r, t, n, res->etag))
         return;
     const char *ct = res->content_type && *res->content_type ? res->content_type
                                                              : "application/octet-stream";
@@ -457,7 +388,7 @@ static void get_calendar(vd_request *r, vd_txn *t, const vd_node *n)
 {
     char etag[48];
     coll_etag(&n->coll, etag);
-    if (get_conditional(r, etag))
+    if (get_conditional(r, t, n, etag))
         return;
     char *name = calendar_name(t, &n->coll);
     vd_ical_merge *m = vd_ical_merge_new(name);
@@ -560,7 +491,7 @@ void vd_method_get(vd_request *r)
         goto out;
     }
     if (n.kind == VD_NODE_RES)
-        get_resource(r, &n);
+        get_resource(r, t, &n);
     else if (n.kind == VD_NODE_COLL && n.coll.kind == VD_COLL_CALENDAR)
         get_calendar(r, t, &n);
     else if (n.kind == VD_NODE_COLL)
@@ -781,7 +712,7 @@ static vd_err put_check(put_ctx *c, vd_txn *t, vd_node *n)
         e = need_parent_priv(r, t, r->path, VD_PRIV_BIND, &c->err);
     if (e != VD_OK)
         return e;
-    return cond_check(r, n->kind == VD_NODE_RES ? n->res.etag : NULL, r->path, &c->err.d);
+    return cond_check(r, t, n, &c->err.d);
 }
 
 static vd_err put_txn(vd_txn *t, void *ctx)
@@ -862,7 +793,6 @@ static vd_err del_txn(vd_txn *t, void *ctx)
     del_ctx *c = ctx;
     vd_request *r = c->r;
     vd_node n = {0};
-    char etag[48];
     memset(&c->err, 0, sizeof c->err);
 
     vd_err e = vd_resolve(r->srv, t, r->path, &n);
@@ -884,10 +814,8 @@ static vd_err del_txn(vd_txn *t, void *ctx)
     }
     if (e == VD_OK)
         e = need_parent_priv(r, t, n.path, VD_PRIV_UNBIND, &c->err);
-    if (e == VD_OK && n.kind == VD_NODE_COLL)
-        coll_etag(&n.coll, etag);
     if (e == VD_OK)
-        e = cond_check(r, n.kind == VD_NODE_RES ? n.res.etag : etag, n.path, &c->err.d);
+        e = cond_check(r, t, &n, &c->err.d);
     if (e == VD_OK && n.kind == VD_NODE_RES)
         e = vd_store_res_delete(t, n.coll.id, n.name);
     else if (e == VD_OK)
@@ -1098,11 +1026,8 @@ static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
                        : need_priv(r, src, VD_PRIV_READ, &c->err);
     if (e != VD_OK)
         return e;
-    /* If-Match / If-None-Match apply to the request target, the source */
-    char etag[48];
-    if (src->kind == VD_NODE_COLL)
-        coll_etag(&src->coll, etag);
-    return cond_check(r, src->kind == VD_NODE_RES ? src->res.etag : etag, src->path, &c->err.d);
+    /* The preconditions apply to the request target, the source */
+    return cond_check(r, t, src, &c->err.d);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -1285,6 +1210,10 @@ static void copy_or_move(vd_request *r, bool move)
     if (!dh || !*dh) {
         e = FAIL(&c.err.d, 400, NULL, NULL, "%s needs a Destination header (RFC 4918 10.3)",
                  move ? "MOVE" : "COPY");
+    } else if (!vd_cond_url_local(r, dh)) {
+        /* RFC 4918 9.8.5 / 9.9.4: "502 (Bad Gateway) - This may occur when
+         * the destination is on another server" */
+        e = FAIL(&c.err.d, 502, NULL, NULL, "the Destination %.300s is on another server", dh);
     } else if (vd_href_decode(dh, &dst, &c.err.d) != VD_OK) {
         if (c.err.d.status == 0)
             vd_diag_set(&c.err.d, 400, NULL, NULL, "the Destination header is not a usable URL");
