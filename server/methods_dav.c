@@ -4,6 +4,7 @@
  * PROPPATCH, mkcol-response and mkcalendar-response.
  * Must not: know what a property's value is (props.c does), touch LMDB
  * outside vd_store_* calls, or parse XML itself (davxml does). */
+#include "conditional.h"
 #include "methods.h"
 #include "props.h"
 
@@ -323,6 +324,11 @@ static vd_err patch_fn(vd_txn *t, void *vctx)
         e = VD_EFORBIDDEN;
         goto out;
     }
+    /* If-Match, If-None-Match, If (RFC 4918 10.4): 400 / 412 */
+    if ((e = vd_cond_check(p->r, t, &n, false, &p->d)) != VD_OK) {
+        p->fail = e == VD_EPRECOND ? p->d.status : 0;   /* store error: 500 */
+        goto out;
+    }
     for (size_t i = 0; i < p->pu->n_ops; i++) {
         int st = vd_props_check(&n, &p->pu->ops[i], &p->res[i].d);
         if (st) {
@@ -543,6 +549,13 @@ static vd_err mk_fn(vd_txn *t, void *vctx)
         mk_fail(m, 405, m->mkcalendar ? VD_NS_DAV : NULL,
                 m->mkcalendar ? "resource-must-be-null" : NULL, "something exists at this URL");
         m->allow = vd_allow_for(&n);
+        goto out;
+    }
+    /* If-Match, If-None-Match, If (RFC 4918 10.4) against the unmapped URL */
+    vd_err ce = vd_cond_check(m->r, t, &n, false, &m->d);
+    if (ce != VD_OK) {
+        m->fail = ce == VD_EPRECOND ? m->d.status : 0;  /* store error: 500 */
+        e = ce;
         goto out;
     }
     if (mk_check_place(m, t, &parent))
