@@ -64,20 +64,24 @@ static const char VTIMEZONE_BERLIN[] =
 
 vd_err vd_demo_seed_users(const vd_config *cfg, vd_diag *d)
 {
-    for (size_t i = 0; i < N_USERS; i++) {
+    vd_buf existing = VD_BUF_INIT;
+    vd_err e = VD_OK;
+    for (size_t i = 0; i < N_USERS && e == VD_OK; i++) {
         vd_diag ud = {0};
-        vd_err e = vd_users_add(cfg->users_file, USERS[i].name, DEMO_PASSWORD,
-                                USERS[i].displayname, USERS[i].email, &ud);
+        e = vd_users_add(cfg->users_file, USERS[i].name, DEMO_PASSWORD,
+                         USERS[i].displayname, USERS[i].email, &ud);
         if (e == VD_EEXISTS) {
-            vd_log("demo: user %s exists already; its password is unchanged",
-                   USERS[i].name);
+            vd_buf_printf(&existing, "%s%s", existing.len ? ", " : "", USERS[i].name);
+            e = VD_OK;
         } else if (e != VD_OK) {
             vd_diag_set(d, 0, NULL, NULL, "cannot add demo user %s: %s",
                         USERS[i].name, ud.message[0] ? ud.message : vd_strerror(e));
-            return e;
         }
     }
-    return VD_OK;
+    if (existing.len)
+        vd_log("demo: %s existed already (passwords left unchanged)", existing.data);
+    vd_buf_free(&existing);
+    return e;
 }
 
 /* Local (Europe/Berlin) date-time "YYYYMMDDTHHMMSS" of day `day` after
@@ -131,7 +135,6 @@ typedef struct prepared {
 
 typedef struct seed_ctx {
     const char *cal_path;
-    const char *user;
     prepared p[N_VISITS];
     size_t n;
     size_t written;
@@ -190,7 +193,7 @@ static vd_err seed_txn(vd_txn *t, void *ctx)
 static vd_err seed_user(vd_server *s, const struct demo_user *u, vd_diag *d)
 {
     char *dn = NULL, *email = NULL, *home = NULL;
-    seed_ctx c = {.user = u->name};
+    seed_ctx c = {0};
     vd_buf cal = VD_BUF_INIT;
     vd_err e = VD_OK;
     vd_userdb_lookup(s->users, u->name, &dn, &email);

@@ -89,7 +89,7 @@ static void log_sanitise(char *out, size_t cap, const char *s)
     size_t o = 0;
     for (; s && *s && o + 4 < cap; s++) {
         unsigned char ch = (unsigned char)*s;
-        if (ch < 0x21 || ch > 0x7e || ch == '"' || ch == '%')
+        if (ch < 0x21 || ch > 0x7e || ch == '"')
             o += (size_t)snprintf(out + o, cap - o, "%%%02X", ch);
         else
             out[o++] = (char)ch;
