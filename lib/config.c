@@ -80,6 +80,8 @@ void vd_config_clear(vd_config *c)
     free(c->default_calendar_displayname);
     free(c->timezone);
     free(c->access_log);
+    free(c->customers_file);
+    free(c->rules_file);
     memset(c, 0, sizeof *c);
 }
 
@@ -301,6 +303,8 @@ static const keydef keys[] = {
     { "timezone",           K_TZ,      F(timezone), 0, 0 },
     { "access_log",         K_LOGPATH, F(access_log), 0, 0 },
     { "store.no_sync",      K_BOOL,    F(no_sync), 0, 0 },
+    { "customers",          K_PATH,    F(customers_file), 0, 0 },
+    { "rules",              K_PATH,    F(rules_file), 0, 0 },
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])

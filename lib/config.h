@@ -30,6 +30,8 @@ typedef struct vd_config {
     bool   no_sync;               /* [store] no_sync = true: skip fsync (benchmarks only) */
     char  *access_log;            /* path, "-" for stderr, NULL = none */
     bool   users_explicit;        /* (extension) users_file was set by the file */
+    char  *customers_file;        /* (issue 3) customer directory CSV, NULL = none (empty) */
+    char  *rules_file;            /* (issue 3) visit rules file, NULL = built-in defaults */
 } vd_config;
 
 /* Fill *c with the embedded defaults. */
@@ -41,7 +43,7 @@ void   vd_config_defaults(vd_config *c);
  * max_resource_bytes (sizes: bytes or K/M/G), max_multiget_hrefs,
  * max_instances, threads, conn_timeout, max_connections, default_calendar,
  * default_calendar_displayname, timezone, access_log, store.no_sync (or
- * no_sync under [store]).  A value may be "quoted"; otherwise a '#' after a
+ * no_sync under [store]), customers, rules (paths; issue 3).  A value may be "quoted"; otherwise a '#' after a
  * blank starts a comment.  Errors: VD_EIO (cannot read), VD_ETOOBIG (file
  * over 1 MiB), VD_EINVAL (message "file:line: reason"). */
 vd_err vd_config_load(const char *path, vd_config *c, vd_diag *d);
