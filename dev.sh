@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-BUILD_PACKAGES="build-essential meson ninja-build pkg-config libmicrohttpd-dev libxml2-dev libical-dev liblmdb-dev libcrypt-dev libunistring-dev tzdata"
+BUILD_PACKAGES="build-essential meson ninja-build pkg-config libmicrohttpd-dev libxml2-dev libical-dev liblmdb-dev libcrypt-dev libunistring-dev zlib1g-dev tzdata"
 TEST_PACKAGES="python3 python3-pytest python3-requests python3-caldav vdirsyncer litmus curl lmdb-utils"
 
 install_missing() {

@@ -13,9 +13,12 @@
 #include "dispatch.h"
 
 #include <microhttpd.h>
+#define ZLIB_CONST   /* next_in is const: the body is only read */
+#include <zlib.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -367,6 +370,231 @@ static bool length_over(const char *cl, size_t cap)
     return end != cl && n > (unsigned long long)cap;
 }
 
+/* ------------------------------------------------------------------ */
+/* gzip content coding (RFC 9110 8.4.1.3)                              */
+
+/* Bodies up to this size are sent as they are: the gain is a few hundred
+ * bytes at most, and every error body is far smaller. */
+#define GZIP_MIN_BYTES 1024
+/* zlib level 1: on a 1,000-event multistatus it is several times faster
+ * than level 6 for nearly the same size (docs/architecture.md, HTTP). */
+#define GZIP_LEVEL 1
+
+/* What the request's Accept-Encoding lines say about gzip, in thousandths
+ * of q (RFC 9110 12.4.2); -1 where the coding is not listed. */
+typedef struct accept_gzip {
+    int gzip_q;      /* "gzip" or its alias "x-gzip" */
+    int star_q;      /* "*" */
+} accept_gzip;
+
+static const char *skip_ows(const char *s, const char *e)
+{
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    return s;
+}
+
+static const char *trim_ows_end(const char *s, const char *e)
+{
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    return e;
+}
+
+/* qvalue = "0" [ "." 0*3DIGIT ] / "1" [ "." 0*3"0" ] in thousandths;
+ * -1 when malformed. */
+static int parse_qvalue(const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n > 5 || (s[0] != '0' && s[0] != '1'))
+        return -1;
+    int q = (s[0] - '0') * 1000, scale = 100;
+    if (n == 1)
+        return q;
+    if (s[1] != '.')
+        return -1;
+    for (size_t i = 2; i < n; i++, scale /= 10) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        q += (s[i] - '0') * scale;
+    }
+    return q <= 1000 ? q : -1;
+}
+
+static bool range_is(const char *s, const char *e, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(e - s) == n && strncasecmp(s, word, n) == 0;
+}
+
+/* One list member "coding *( OWS ";" OWS param )" in [s, e).  A malformed
+ * weight counts as q=0: when in doubt, send the body unencoded. */
+static void accept_member(accept_gzip *a, const char *s, const char *e)
+{
+    const char *semi = memchr(s, ';', (size_t)(e - s));
+    const char *cs = skip_ows(s, semi ? semi : e);
+    const char *ce = trim_ows_end(cs, semi ? semi : e);
+    int q = 1000;
+    for (const char *p = semi; p && p < e;) {
+        const char *next = memchr(p + 1, ';', (size_t)(e - p - 1));
+        const char *ps = skip_ows(p + 1, next ? next : e);
+        const char *pe = trim_ows_end(ps, next ? next : e);
+        if (pe - ps >= 2 && (ps[0] == 'q' || ps[0] == 'Q') && ps[1] == '=') {
+            int v = parse_qvalue(ps + 2, pe);
+            q = v < 0 ? 0 : v;
+        }
+        p = next;
+    }
+    /* a coding listed twice: the lower weight wins */
+    int *slot = NULL;
+    if (range_is(cs, ce, "gzip") || range_is(cs, ce, "x-gzip"))
+        slot = &a->gzip_q;
+    else if (range_is(cs, ce, "*"))
+        slot = &a->star_q;
+    if (slot && (*slot < 0 || q < *slot))
+        *slot = q;
+}
+
+/* Called for every request header line; reads each Accept-Encoding line
+ * (several lines are one comma-separated list, RFC 9110 5.3). */
+static enum MHD_Result accept_line(void *cls, enum MHD_ValueKind kind,
+                                   const char *key, const char *value)
+{
+    (void)kind;
+    if (!key || !value || strcasecmp(key, "Accept-Encoding") != 0)
+        return MHD_YES;
+    const char *end = value + strlen(value);
+    for (const char *s = value; s < end;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *e = comma ? comma : end;
+        accept_member(cls, s, e);
+        s = comma ? comma + 1 : end;
+    }
+    return MHD_YES;
+}
+
+/* RFC 9110 12.5.3: gzip is acceptable when listed with q > 0, or, when
+ * not listed, when "*" is with q > 0.  No Accept-Encoding: not sent. */
+static bool gzip_accepted(struct MHD_Connection *c)
+{
+    accept_gzip a = {.gzip_q = -1, .star_q = -1};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, accept_line, &a);
+    return a.gzip_q >= 0 ? a.gzip_q > 0 : a.star_q > 0;
+}
+
+static vd_header *find_header(vd_request *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return &r->headers[i];
+    return NULL;
+}
+
+/* Does the comma-separated field value v list token (case-insensitive)? */
+static bool list_has(const char *v, const char *token)
+{
+    const char *end = v + strlen(v);
+    for (const char *s = v; s < end;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *e = comma ? comma : end;
+        const char *ts = skip_ows(s, e);
+        if (range_is(ts, trim_ows_end(ts, e), token))
+            return true;
+        s = comma ? comma + 1 : end;
+    }
+    return false;
+}
+
+/* Add token to the response's Vary, merged into the Vary already there
+ * and never listed twice (RFC 9110 12.5.5).  False if it could not be. */
+static bool vary_add(vd_request *r, const char *token)
+{
+    vd_header *first = NULL;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        vd_header *hd = &r->headers[i];
+        if (strcasecmp(hd->name, "Vary") != 0)
+            continue;
+        if (list_has(hd->value, token) || list_has(hd->value, "*"))
+            return true;
+        if (!first)
+            first = hd;
+    }
+    if (!first) {
+        size_t n = r->n_headers;
+        vd_resp_header(r, "Vary", token);
+        return r->n_headers > n;
+    }
+    vd_buf b = VD_BUF_INIT;
+    const char *old = first->value;
+    const char *e = trim_ows_end(old, old + strlen(old));
+    vd_buf_printf(&b, "%.*s%s%s", (int)(e - old), old, e > old ? ", " : "", token);
+    size_t n;
+    char *merged = vd_buf_steal(&b, &n);
+    if (!merged)
+        return false;
+    free(first->value);
+    first->value = merged;
+    return true;
+}
+
+/* [data, len) as one gzip member, malloc'd; NULL on failure or when the
+ * result would not be smaller. */
+static char *gzip_body(const char *data, size_t len, size_t *out_len)
+{
+    z_stream zs = {0};
+    char *out = NULL;
+    if (len > UINT_MAX ||
+        deflateInit2(&zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong cap = deflateBound(&zs, (uLong)len);
+    if (cap > UINT_MAX || !(out = malloc(cap)))
+        goto done;
+    zs.next_in = (const Bytef *)data;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    /* avail_out >= deflateBound: one Z_FINISH call completes */
+    if (deflate(&zs, Z_FINISH) != Z_STREAM_END || zs.total_out >= len) {
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    *out_len = zs.total_out;
+done:
+    deflateEnd(&zs);
+    return out;
+}
+
+/* Replace the body (*data, *len) by its gzip form when the client accepts
+ * gzip, the body is over GZIP_MIN_BYTES and the response has no ETag: an
+ * ETag names one representation (RFC 9110 8.8.3), and a strong one must
+ * not be shared by the plain and the gzip bytes.  HEAD runs the same code
+ * on the same body, so it reports the headers GET would. */
+static void maybe_gzip(vd_request *r, struct MHD_Connection *c,
+                       char **data, size_t *len)
+{
+    if (*len <= GZIP_MIN_BYTES || find_header(r, "ETag") ||
+        find_header(r, "Content-Encoding") || find_header(r, "Content-Range"))
+        return;
+    /* the choice below depends on Accept-Encoding, whichever way it goes;
+     * without the Vary a cache could hand gzip to a client that can't read it */
+    if (!vary_add(r, "Accept-Encoding") || !gzip_accepted(c))
+        return;
+    size_t zlen = 0;
+    char *z = gzip_body(*data, *len, &zlen);
+    if (!z)
+        return;
+    size_t n = r->n_headers;
+    vd_resp_header(r, "Content-Encoding", "gzip");
+    if (r->n_headers == n) {      /* no room to say so: send it plain */
+        free(z);
+        return;
+    }
+    free(*data);
+    *data = z;
+    *len = zlen;
+}
+
 /* Turn st->req's response into an MHD response and queue it. */
 static enum MHD_Result queue(vd_http *h, struct MHD_Connection *c,
                              conn_state *st, const char *url)
@@ -382,6 +610,8 @@ static enum MHD_Result queue(vd_http *h, struct MHD_Connection *c,
         vd_resp_header(r, "Vary", "Brief, Prefer");
     size_t len = 0;
     char *data = vd_buf_steal(&r->out, &len);
+    if (data)
+        maybe_gzip(r, c, &data, &len);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
