@@ -1,21 +1,25 @@
 /* calobj.h - storing one calendar object resource, the single path every
  * write of iCalendar data into a calendar collection takes (PUT, COPY, MOVE,
- * collection COPY).  Implemented in methods_rw.c.
+ * collection COPY, visitdav approve).  Implemented in calobj.c.
  *
  * Two steps, so the expensive part runs outside the write transaction:
  *   vd_calobj_prepare  no store access: media type, size, RFC 4791 5.3.2
  *                      validation (vd_ical_parse), instance indexing.
  *   vd_calobj_store    inside the one write txn of the request: supported
  *                      component re-check, UID rules, then vd_store_res_put.
- *                      The visit rules layer (issue 3) hooks in here, inside
- *                      the same txn, and may rewrite o->data; the caller
- *                      then must not send an ETag (RFC 4791 5.3.4). */
+ *                      The visit rules layer (issue 3, visits.h) runs here,
+ *                      inside the same txn, when o->srv is set: it may
+ *                      rewrite o->data (the caller then must not send an
+ *                      ETag, RFC 4791 5.3.4) or reject the write
+ *                      (o->reject_xml holds the 403 body). */
 #ifndef VD_CALOBJ_H
 #define VD_CALOBJ_H
 
 #include "../lib/config.h"
 #include "../lib/ical.h"
 #include "../lib/store.h"
+
+struct vd_server;
 
 typedef struct vd_calobj {
     vd_ical *ic;                  /* parsed object (owned) */
@@ -24,6 +28,12 @@ typedef struct vd_calobj {
     char *owned;                  /* set when a hook rewrote data (malloc'd) */
     vd_instance *inst; size_t n_inst;    /* index instances (malloc'd) */
     bool open_ended;
+    /* (extension, issue 3) set by the caller after prepare: */
+    struct vd_server *srv;        /* the visit rules run when set */
+    const char *actor;            /* the writing user (approvals) */
+    bool admin;                   /* visitdav approve: counts as an approver */
+    /* set by store on a visit-rules reject (owned): the DAV:error body */
+    char *reject_xml;
 } vd_calobj;
 
 typedef struct vd_calobj_stored {
@@ -44,6 +54,9 @@ vd_err vd_calobj_prepare(vd_calobj *o, const vd_config *cfg, const char *content
  * replaced_uid: the UID of the resource being replaced (NULL when none);
  * a different UID is refused (RFC 4791 5.3.2.1).  A UID held by another
  * member of coll is refused with C:no-uid-conflict naming that member.
+ * With o->srv set the visit rules run (vd_visits_store): a reject is
+ * VD_EPRECOND with d = 403 and o->reject_xml set (answer it as the body,
+ * application/xml).  Re-runnable (o->data is reset to the sent bytes).
  * Errors: VD_EPRECOND (d: 403 + precondition), store errors. */
 vd_err vd_calobj_store(vd_txn *t, vd_calobj *o, const vd_coll *coll, const char *name,
                        const char *replaced_uid, vd_calobj_stored *out, vd_diag *d);

@@ -7,8 +7,10 @@
  * does to a node (the handlers do). */
 #include "dispatch.h"
 
+#include "api.h"
 #include "http.h"
 #include "methods.h"
+#include "visits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -279,6 +281,10 @@ void vd_dispatch_body(vd_request *r)
             return;
         }
     }
+    if (vd_api_path(r->path)) {     /* /api/v1/: JSON, not WebDAV */
+        vd_api_handle(r);
+        return;
+    }
     if (!e->fn) {
         not_allowed(r);
         return;
@@ -306,5 +312,14 @@ void vd_server_reload(vd_server *s)
         vd_userdb_each(s->users, count_user, &n);
         vd_log("users file %s reloaded: %zu users", s->cfg->users_file, n);
     }
-    /* issue 4: reload the ACL and customer files here, same pattern */
+    /* issue 3: the customer directory and the rules; a bad file keeps the old */
+    vd_diag cd = {0}, rd = {0};
+    vd_visits_reload(s, &cd, &rd);
+    vd_log("customers %s%s%s", s->cfg->customers_file ? s->cfg->customers_file : "(none)",
+           cd.message[0] ? " not reloaded, previous directory stays in force: " : " reloaded",
+           cd.message);
+    vd_log("rules %s%s%s", s->cfg->rules_file ? s->cfg->rules_file : "(defaults)",
+           rd.message[0] ? " not reloaded, previous rules stay in force: " : " reloaded",
+           rd.message);
+    /* issue 4: reload the ACL file here, same pattern */
 }

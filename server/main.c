@@ -10,6 +10,7 @@
 #include "demo.h"
 #include "dispatch.h"
 #include "http.h"
+#include "visits.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -160,6 +161,11 @@ static int open_all(const options *o, vd_server *s)
                 s->cfg->users_file, d.message[0] ? d.message : "error");
         return 1;
     }
+    /* issue 3: a bad customer or rules file at start is fatal (file:line) */
+    if (vd_visits_open(s, &d) != VD_OK) {
+        fprintf(stderr, "visitdavd: %s\n", d.message[0] ? d.message : "cannot load the visit rules");
+        return 1;
+    }
     if (o->demo && vd_demo_seed_calendars(s, &d) != VD_OK) {
         fprintf(stderr, "visitdavd: %s\n", d.message);
         return 1;
@@ -217,6 +223,7 @@ out:
         free(urls[i]);
     }
     vd_userdb_close(s.users);
+    vd_visits_close(&s);
     vd_store_close(s.store);
     vd_config_clear(&cfg);
     return rc;

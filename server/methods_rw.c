@@ -1,6 +1,7 @@
 /* methods_rw.c - the resource methods: OPTIONS, GET/HEAD, PUT, DELETE, COPY,
- * MOVE, the Allow header per node, and the calendar-object store path
- * (calobj.h) that every write of iCalendar data into a calendar takes.
+ * MOVE and the Allow header per node.  Every write of iCalendar data into a
+ * calendar goes through calobj.h (which runs the visit rules, visits.h);
+ * deletes and moves tell the rules through visits.h too.
  *
  * Each handler resolves its path, checks privileges with vd_access_privs and
  * does all its writes in one vd_store_write call, re-checking inside that
@@ -14,6 +15,7 @@
 #include "calobj.h"
 #include "conditional.h"
 #include "methods.h"
+#include "visits.h"
 
 #include "../lib/ical.h"
 #include "../lib/path.h"
@@ -57,16 +59,6 @@ static char *mem_dup(const char *p, size_t n)
     return s;
 }
 
-/* Put the encoded path coll_path+name into d->href (empty if too long). */
-static void diag_href(vd_diag *d, const char *coll_path, const char *name)
-{
-    char *p = str_cat(coll_path, name), *enc = vd_path_encode(p);
-    if (enc && strlen(enc) < sizeof d->href)
-        strcpy(d->href, enc);
-    free(enc);
-    free(p);
-}
-
 /* What went wrong in a handler, kept until the response is written (write
  * callbacks may run twice, so they never answer the client themselves). */
 typedef struct rw_err {
@@ -74,6 +66,7 @@ typedef struct rw_err {
     const char *allow;          /* Allow header of a 405 */
     const char *priv;           /* missing DAV: privilege of a 403 */
     char priv_path[4200];       /* where it is missing (decoded) */
+    const char *xml;            /* a visit-rules reject: the whole body (borrowed) */
 } rw_err;
 
 /* RFC 3744 7.1.1: a missing privilege is a 403 with DAV:need-privileges. */
@@ -123,6 +116,11 @@ static void finish_error(vd_request *r, vd_err e, rw_err *err)
     vd_diag *d = &err->d;
     if (err->priv) {
         vd_resp_forbidden(r, err->priv_path, err->priv);
+        return;
+    }
+    if (err->xml) {             /* visits.h: a DAV:error body of its own */
+        vd_resp_set(r, d->status ? d->status : 403, "application/xml; charset=utf-8",
+                    err->xml, strlen(err->xml));
         return;
     }
     if (d->status == 0) {
@@ -504,167 +502,6 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* calendar object resources (calobj.h)                                 */
-
-static bool ascii_ieq(const char *s, size_t n, const char *lit)
-{
-    return strlen(lit) == n && strncasecmp(s, lit, n) == 0;
-}
-
-bool vd_calobj_media_ok(const char *ct)
-{
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    if (strncasecmp(ct, "text/calendar", 13) != 0)
-        return false;
-    const char *p = ct + 13;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    while (*p == ';') {                       /* parameters; only charset matters */
-        p++;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        const char *k = p;
-        while (*p && *p != '=' && *p != ';' && *p != ' ')
-            p++;
-        size_t kl = (size_t)(p - k);
-        while (*p == ' ')
-            p++;
-        const char *v = p;
-        size_t vl = 0;
-        if (*p == '=') {
-            for (p++; *p == ' '; p++)
-                ;
-            bool q = *p == '"';
-            v = p + q;
-            for (p = v; *p && (q ? *p != '"' : (*p != ';' && *p != ' ')); p++)
-                ;
-            vl = (size_t)(p - v);
-            if (q && *p == '"')
-                p++;
-        }
-        if (ascii_ieq(k, kl, "charset") && !ascii_ieq(v, vl, "utf-8")
-            && !ascii_ieq(v, vl, "utf8") && !ascii_ieq(v, vl, "us-ascii"))
-            return false;
-        while (*p && *p != ';')
-            p++;
-    }
-    return *p == '\0';
-}
-
-vd_err vd_calobj_prepare(vd_calobj *o, const vd_config *cfg, const char *content_type,
-                         const char *data, size_t len, uint32_t comp_mask, vd_diag *d)
-{
-    memset(o, 0, sizeof *o);
-    o->sent = o->data = data;
-    o->sent_len = o->len = len;
-    /* RFC 4791 5.3.2.1: (CALDAV:supported-calendar-data) "The resource
-     * submitted in the PUT request ... MUST be a supported media type" */
-    if (!vd_calobj_media_ok(content_type))
-        return FAIL(d, 403, VD_NS_CALDAV, "supported-calendar-data",
-                    "a calendar collection accepts text/calendar (UTF-8) only, not %.100s",
-                    content_type ? content_type : "a body without Content-Type");
-    /* RFC 4791 5.3.2.1: (CALDAV:max-resource-size) */
-    if (cfg && cfg->max_resource_bytes && len > cfg->max_resource_bytes)
-        return FAIL(d, 403, VD_NS_CALDAV, "max-resource-size",
-                    "the calendar object has %zu bytes; this server stores at most %zu",
-                    len, cfg->max_resource_bytes);
-    vd_err e = vd_ical_parse(data, len, comp_mask ? comp_mask : VD_COMP_DEFAULT, &o->ic, d);
-    if (e != VD_OK) {
-        o->ic = NULL;
-        if (d && d->status == 0)
-            vd_diag_set(d, e == VD_ENOMEM ? 500 : 403, VD_NS_CALDAV, "valid-calendar-data",
-                        "the body is not a valid iCalendar object (%s)", vd_strerror(e));
-        return VD_EPRECOND;
-    }
-    vd_time horizon = vd_now() + (vd_time)VD_INDEX_HORIZON_DAYS * 86400;
-    size_t cap = cfg && cfg->max_instances ? cfg->max_instances : VD_MAX_EXPAND_INST;
-    if (vd_ical_index_instances(o->ic, horizon, cap, &o->inst, &o->n_inst,
-                                &o->open_ended) != VD_OK) {
-        /* Unindexable: keep it a candidate of every time-range query. */
-        free(o->inst);
-        o->inst = NULL;
-        o->n_inst = 0;
-        o->open_ended = true;
-    }
-    return VD_OK;
-}
-
-/* RFC 4791 5.3.2.1: (CALDAV:no-uid-conflict) "The resource submitted in the
- * PUT request, or targeted by a COPY or MOVE request, MUST NOT specify an
- * iCalendar UID property value already in use in the targeted collection or
- * overwrite an existing calendar object resource with one that has a
- * different UID property value." */
-static vd_err uid_rules(vd_txn *t, const vd_coll *coll, const char *name, const char *uid,
-                        const char *replaced_uid, vd_diag *d)
-{
-    if (replaced_uid && strcmp(replaced_uid, uid) != 0) {
-        vd_diag_set(d, 403, VD_NS_CALDAV, "no-uid-conflict",
-                    "%s%s has UID %.150s; it may not be replaced by an object with UID %.150s",
-                    coll->path, name, replaced_uid, uid);
-        diag_href(d, coll->path, name);
-        return VD_EPRECOND;
-    }
-    char *holder = NULL;
-    vd_err e = vd_store_uid_lookup(t, coll->id, uid, &holder);
-    if (e == VD_OK && strcmp(holder, name) != 0) {
-        vd_diag_set(d, 403, VD_NS_CALDAV, "no-uid-conflict",
-                    "UID %.200s is already used by %s%s in this calendar",
-                    uid, coll->path, holder);
-        diag_href(d, coll->path, holder);
-        e = VD_EPRECOND;
-    } else if (e == VD_ENOTFOUND) {
-        e = VD_OK;
-    }
-    free(holder);
-    return e;
-}
-
-vd_err vd_calobj_store(vd_txn *t, vd_calobj *o, const vd_coll *coll, const char *name,
-                       const char *replaced_uid, vd_calobj_stored *out, vd_diag *d)
-{
-    memset(out, 0, sizeof *out);
-    if (!o->ic || coll->kind != VD_COLL_CALENDAR)
-        return VD_EINVAL;
-    uint32_t mask = coll->comp_mask ? coll->comp_mask : VD_COMP_DEFAULT;
-    /* Re-checked here: the collection's component set may have changed
-     * since prepare ran outside this transaction. */
-    if (!(vd_ical_comp(o->ic) & mask))
-        return FAIL(d, 403, VD_NS_CALDAV, "supported-calendar-component",
-                    "%s does not accept this component type", coll->path);
-    const char *uid = vd_ical_uid(o->ic);
-    vd_err e = uid_rules(t, coll, name, uid, replaced_uid, d);
-    if (e != VD_OK)
-        return e;
-    /* Issue 3: the visit rules run here, in this txn, and may rewrite
-     * o->data/o->len (then o->owned holds the new bytes). */
-    vd_put p = {
-        .coll_id = coll->id, .name = name,
-        .data = o->data, .len = o->len,
-        .content_type = vd_ical_content_type(o->ic),
-        .uid = uid, .comp = vd_ical_comp(o->ic),
-        .inst = o->inst, .n_inst = o->n_inst, .open_ended = o->open_ended,
-        .summary = vd_ical_summary(o->ic),
-    };
-    e = vd_store_res_put(t, &p, &out->put);
-    out->bytes_changed = o->len != o->sent_len
-                         || (o->len && memcmp(o->data, o->sent, o->len) != 0);
-    return e;
-}
-
-void vd_calobj_clear(vd_calobj *o)
-{
-    if (!o)
-        return;
-    vd_ical_free(o->ic);
-    free(o->inst);
-    free(o->owned);
-    memset(o, 0, sizeof *o);
-}
-
-/* ------------------------------------------------------------------ */
 /* PUT                                                                  */
 
 typedef struct put_ctx {
@@ -735,6 +572,7 @@ static vd_err put_txn(vd_txn *t, void *ctx)
                             n.kind == VD_NODE_RES ? n.res.uid : NULL, &st, &c->err.d);
         c->res = st.put;
         c->bytes_changed = st.bytes_changed;
+        c->err.xml = c->obj.reject_xml;
     } else if (e == VD_OK) {
         /* Homes and plain WebDAV collections keep any bytes as they are. */
         vd_put p = {
@@ -767,6 +605,8 @@ void vd_method_put(vd_request *r)
     if (e == VD_OK && c.calendar)
         e = vd_calobj_prepare(&c.obj, r->srv->cfg, c.ctype, r->body ? r->body : "",
                               r->body_len, c.comp_mask, &c.err.d);
+    c.obj.srv = r->srv;         /* the visit rules run in the write txn */
+    c.obj.actor = r->user;
     if (e == VD_OK)
         e = vd_store_write(r->srv->store, r->user, r->method, put_txn, &c);
     if (e != VD_OK) {
@@ -817,9 +657,9 @@ static vd_err del_txn(vd_txn *t, void *ctx)
     if (e == VD_OK)
         e = cond_check(r, t, &n, &c->err.d);
     if (e == VD_OK && n.kind == VD_NODE_RES)
-        e = vd_store_res_delete(t, n.coll.id, n.name);
+        e = vd_visits_res_delete(t, r->srv, n.coll.id, n.name);
     else if (e == VD_OK)
-        e = vd_store_coll_delete(t, n.coll.path);
+        e = vd_visits_coll_delete(t, r->srv, n.coll.path);
 out:
     vd_node_clear(&n);
     return e;
@@ -913,6 +753,7 @@ typedef struct cm_ctx {
     /* results */
     rw_err err;
     bool created;
+    char *reject_xml;        /* owned: a visit-rules reject body (err.xml) */
 } cm_ctx;
 
 /* Store bytes (an owned snapshot) as dst_coll/name: validated like a PUT
@@ -925,8 +766,15 @@ static vd_err cm_store(cm_ctx *c, vd_txn *t, const vd_coll *dst_coll, const char
         vd_calobj_stored st;
         vd_err e = vd_calobj_prepare(&o, c->r->srv->cfg, ctype, data, len,
                                      dst_coll->comp_mask, &c->err.d);
+        o.srv = c->r->srv;
+        o.actor = c->r->user;
         if (e == VD_OK)
             e = vd_calobj_store(t, &o, dst_coll, name, NULL, &st, &c->err.d);
+        if (o.reject_xml) {
+            free(c->reject_xml);
+            c->err.xml = c->reject_xml = o.reject_xml;
+            o.reject_xml = NULL;
+        }
         vd_calobj_clear(&o);
         return e;
     }
@@ -1091,13 +939,13 @@ static vd_err cm_check_dest(cm_ctx *c, const vd_node *src, const vd_node *dp,
 
 /* Remove what sits at the destination (RFC 4918 9.8.4: the destination is
  * deleted before the copy/move when Overwrite is T). */
-static vd_err cm_unbind_dest(vd_txn *t, const vd_node *dp, const vd_node *dn)
+static vd_err cm_unbind_dest(cm_ctx *c, vd_txn *t, const vd_node *dp, const vd_node *dn)
 {
     if (dn->kind == VD_NODE_COLL)
-        return vd_store_coll_delete(t, dn->coll.path);
+        return vd_visits_coll_delete(t, c->r->srv, dn->coll.path);
     if (dn->kind != VD_NODE_RES)
         return VD_OK;
-    vd_err e = vd_store_res_delete(t, dp->coll.id, dn->name);
+    vd_err e = vd_visits_res_delete(t, c->r->srv, dp->coll.id, dn->name);
     if (e == VD_OK)
         e = props_clear(t, dp->coll.id, dn->name);
     return e;
@@ -1120,9 +968,9 @@ static vd_err cm_resource(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_nod
     if (e == VD_ENOTFOUND)
         e = VD_OK;
     if (e == VD_OK)
-        e = cm_unbind_dest(t, dp, dn);
+        e = cm_unbind_dest(c, t, dp, dn);
     if (e == VD_OK && c->move)
-        e = vd_store_res_delete(t, src->coll.id, src->name);
+        e = vd_visits_res_delete(t, c->r->srv, src->coll.id, src->name);
     if (e == VD_OK)
         e = cm_store(c, t, &dp->coll, dname, data, len, ctype);
     if (e == VD_OK)
@@ -1136,11 +984,13 @@ static vd_err cm_resource(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_nod
 static vd_err cm_collection(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_node *dp,
                             const vd_node *dn, const char *ddir)
 {
-    vd_err e = cm_unbind_dest(t, dp, dn);
+    vd_err e = cm_unbind_dest(c, t, dp, dn);
     if (e != VD_OK)
         return e;
-    if (c->move)
-        return vd_store_coll_move(t, src->coll.path, ddir);
+    if (c->move) {          /* the members' refs change: their flags follow */
+        e = vd_store_coll_move(t, src->coll.path, ddir);
+        return e == VD_OK ? vd_visits_coll_moved(t, c->r->srv, ddir) : e;
+    }
     return copy_tree(c, t, &src->coll, ddir, dp->coll.owner, c->depth != 0, 0);
 }
 
@@ -1232,6 +1082,7 @@ static void copy_or_move(vd_request *r, bool move)
         finish_error(r, e, &c.err);
     else
         vd_resp_status(r, c.created ? 201 : 204);   /* RFC 4918 9.8.5 / 9.9.4 */
+    free(c.reject_xml);
     free(dst);
 }
 

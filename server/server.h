@@ -8,6 +8,7 @@
 
 #include "../lib/buf.h"
 #include "../lib/config.h"
+#include "../lib/customers.h"
 #include "../lib/store.h"
 #include "../lib/users.h"
 #include "../lib/vd.h"
@@ -16,6 +17,8 @@ typedef struct vd_server {
     vd_config  *cfg;
     vd_store   *store;
     vd_userdb  *users;
+    vd_customerdb *customers;   /* issue 3: the customer directory (visits.h) */
+    struct vd_rulesdb *rules;   /* issue 3: the visit rules (visits.h) */
 } vd_server;
 
 #define VD_MAX_RESP_HEADERS 24
@@ -37,6 +40,9 @@ typedef struct vd_request {
     /* header lookup, provided by the HTTP layer */
     const char *(*get_header)(void *http_ctx, const char *name);
     void       *http_ctx;
+    /* (extension) query argument lookup (decoded value), provided by the
+     * HTTP layer; NULL when it does not: every argument is then absent */
+    const char *(*get_query)(void *http_ctx, const char *name);
 
     /* --- response, filled by the handler --- */
     int         status;         /* 0 until set */
@@ -49,6 +55,8 @@ typedef struct vd_request {
 
 /* Case-insensitive request header lookup; NULL if absent. */
 const char *vd_req_header(vd_request *r, const char *name);
+/* (extension) Query argument of the request URL; NULL if absent (api.c). */
+const char *vd_req_query(vd_request *r, const char *name);
 /* Depth header: 0, 1, or -1 for "infinity"; dflt when absent; -2 when invalid. */
 int         vd_req_depth(vd_request *r, int dflt);
 /* Brief: t or Prefer: return=minimal present. */
