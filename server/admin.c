@@ -1,5 +1,6 @@
 /* admin.c - the `visitdav` admin command: users (add, passwd, del, list),
- * the store's audit log, and a configuration check.  It finds the data
+ * the store's audit log, a configuration check, and the visit rules'
+ * conflicts listing and approval (the same code as the server: visits.h).  It finds the data
  * directory and users file exactly as visitdavd does (built-in defaults,
  * then --config FILE, then --data DIR) and may run while the server runs:
  * users file edits are atomic renames the server notices by mtime, and LMDB
@@ -11,6 +12,9 @@
 #include "config.h"
 #include "store.h"
 #include "users.h"
+#include "visits.h"
+
+#include "../lib/path.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -41,6 +45,14 @@ static const char usage_text[] =
     "                        user, method, path, old etag -> new etag, summary\n"
     "  config check          load the configuration and users file; report OK\n"
     "                        or the error with file:line\n"
+    "  conflicts [--start T] [--end T] [--team NAME]\n"
+    "                        the visit conflicts in [start, end) as JSON, as\n"
+    "                        GET /api/v1/conflicts gives them to an approver\n"
+    "                        (T: UTC like 20270301T000000Z; default: 30 days\n"
+    "                        ago to the rules' horizon)\n"
+    "  approve PATH RULE     accept a collision: add X-VISIT-APPROVED:RULE to the\n"
+    "                        event at PATH (/calendars/USER/CAL/NAME.ics); its\n"
+    "                        flags and those of the other visits are recomputed\n"
     "  help                  show this text\n"
     "\n"
     "Options:\n"
@@ -253,6 +265,7 @@ static int cmd_user_passwd(const vd_config *c, int argc, char **argv)
 
 typedef struct purge_ctx {
     const char *name;
+    vd_server *srv;             /* the visit rules: the others' flags are re-checked */
     bool home, principal;
 } purge_ctx;
 
@@ -264,7 +277,7 @@ static vd_err purge_fn(vd_txn *t, void *ctx)
     char home[128];
     p->home = p->principal = false;
     snprintf(home, sizeof home, "/calendars/%s/", p->name);
-    vd_err rc = vd_store_coll_delete(t, home);
+    vd_err rc = vd_visits_coll_delete(t, p->srv, home);
     if (rc != VD_OK && rc != VD_ENOTFOUND)
         return rc;
     p->home = rc == VD_OK;
@@ -289,8 +302,13 @@ static int purge_store(const vd_config *c, const char *name)
     vd_err rc = vd_store_open(c->data_dir, &opt, &s, &d);
     if (rc != VD_OK)
         return fail("user del --purge: opening the store", &d, rc);
-    purge_ctx p = { .name = name };
+    vd_server srv = { .cfg = (vd_config *)c, .store = s };
+    if (vd_visits_open(&srv, &d) != VD_OK)
+        fprintf(stderr, "visitdav: warning: %s; the other visits' flags are re-checked "
+                        "with the default rules\n", d.message);
+    purge_ctx p = { .name = name, .srv = &srv };
     rc = vd_store_write(s, "(admin)", "USER-DEL", purge_fn, &p);
+    vd_visits_close(&srv);
     vd_store_close(s);
     if (rc != VD_OK)
         return fail("user del --purge", NULL, rc);
@@ -456,8 +474,135 @@ static int cmd_config(const global_opts *g, const vd_config *c, int argc, char *
     for (size_t i = 0; i < c->n_listen; i++)
         printf("listen: %s\n", c->listen[i]);
     vd_users_free(u);
+    vd_server s = { .cfg = (vd_config *)c };
+    if ((rc = vd_visits_open(&s, &d)) != VD_OK)
+        return fail("visit rules", &d, rc);
+    vd_visits_close(&s);
+    printf("customers: %s\nrules:  %s\n", c->customers_file ? c->customers_file : "(none)",
+           c->rules_file ? c->rules_file : "(built-in defaults)");
     puts("OK");
     return 0;
+}
+
+/* ---------- visit rules: conflicts, approve ---------- */
+
+/* The store and the visit rules as visitdavd has them (users not needed). */
+static int open_server(const vd_config *c, vd_server *s, const char *what)
+{
+    struct stat st;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    memset(s, 0, sizeof *s);
+    s->cfg = (vd_config *)c;
+    if (stat(c->data_dir, &st) != 0) {
+        fprintf(stderr, "visitdav: %s: no data directory %s\n", what, c->data_dir);
+        return 1;
+    }
+    vd_store_options opt = { .no_sync = c->no_sync };
+    vd_err rc = vd_store_open(c->data_dir, &opt, &s->store, &d);
+    if (rc != VD_OK)
+        return fail(what, &d, rc);
+    if ((rc = vd_visits_open(s, &d)) != VD_OK) {
+        vd_store_close(s->store);
+        s->store = NULL;
+        return fail(what, &d, rc);
+    }
+    return 0;
+}
+
+static void close_server(vd_server *s)
+{
+    vd_visits_close(s);
+    vd_store_close(s->store);
+    s->store = NULL;
+}
+
+typedef struct owner_list {
+    vd_server *s;
+    const char *team;
+    char **v;
+    size_t n;
+} owner_list;
+
+static void owner_cb(const vd_user *u, void *ctx)
+{
+    owner_list *o = ctx;
+    if (!vd_visits_may_list(o->s, NULL, o->team, u->name))
+        return;
+    char **v = realloc(o->v, (o->n + 1) * sizeof *v);
+    if (!v || !(v[o->n] = strdup(u->name))) {
+        fputs("visitdav: out of memory\n", stderr);
+        exit(1);
+    }
+    o->v = v;
+    o->n++;
+}
+
+static int cmd_conflicts(const vd_config *c, int argc, char **argv)
+{
+    const char *start_s = NULL, *end_s = NULL, *team = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--start") == 0 ? &start_s
+                          : strcmp(argv[i], "--end") == 0   ? &end_s
+                          : strcmp(argv[i], "--team") == 0  ? &team : NULL;
+        if (!slot || i + 1 >= argc)
+            return usage_error("conflicts: unexpected or incomplete argument '%s'", argv[i]);
+        *slot = argv[++i];
+    }
+    vd_server s;
+    int rc = open_server(c, &s, "conflicts");
+    if (rc != 0)
+        return rc;
+    vd_time now = vd_now(), start = now - (vd_time)VD_VISITS_PAST_DAYS * 86400;
+    vd_time end = now + vd_visits_horizon(&s);
+    if ((start_s && vd_time_parse_utc(start_s, &start) != VD_OK) ||
+        (end_s && vd_time_parse_utc(end_s, &end) != VD_OK) || end <= start) {
+        close_server(&s);
+        return usage_error("conflicts: --start/--end want UTC times like 20270301T000000Z, "
+                           "start before end%s", NULL);
+    }
+    owner_list o = { .s = &s, .team = team };
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_txn *t = NULL;
+    vd_buf out = VD_BUF_INIT;
+    vd_err e = vd_users_list(c->users_file, owner_cb, &o, &d);
+    if (e == VD_OK && (e = vd_store_read(s.store, &t)) == VD_OK)
+        e = vd_visits_conflicts_json(t, &s, (const char *const *)o.v, o.n, start, end, &out);
+    vd_txn_end(t);
+    if (e == VD_OK)
+        fwrite(out.data, 1, out.len, stdout);
+    vd_buf_free(&out);
+    for (size_t i = 0; i < o.n; i++)
+        free(o.v[i]);
+    free(o.v);
+    close_server(&s);
+    return e == VD_OK ? 0 : fail("conflicts", &d, e);
+}
+
+static int cmd_approve(const vd_config *c, int argc, char **argv)
+{
+    if (argc != 2 || argv[0][0] == '-')
+        return usage_error("approve: want PATH RULE%s", NULL);
+    char *path = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    if (vd_href_decode(argv[0], &path, &d) != VD_OK) {
+        fprintf(stderr, "visitdav: approve: %s is not a path\n", argv[0]);
+        return 1;
+    }
+    vd_server s;
+    int rc = open_server(c, &s, "approve");
+    if (rc == 0) {
+        vd_err e = vd_visits_approve(&s, "(admin)", path, argv[1], &d);
+        close_server(&s);
+        if (e != VD_OK)
+            rc = fail("approve", &d, e);
+        else
+            printf("approved %s for %s\n", argv[1], path);
+    }
+    free(path);
+    return rc;
 }
 
 /* ---------- main ---------- */
@@ -498,7 +643,8 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return 0;
     }
-    if (strcmp(cmd, "user") && strcmp(cmd, "audit") && strcmp(cmd, "config"))
+    if (strcmp(cmd, "user") && strcmp(cmd, "audit") && strcmp(cmd, "config") &&
+        strcmp(cmd, "conflicts") && strcmp(cmd, "approve"))
         return usage_error("unknown command '%s'", cmd);
     vd_config c;
     int rc = load_config(&g, &c);
@@ -508,6 +654,10 @@ int main(int argc, char **argv)
         rc = cmd_user(&c, argc - i, argv + i);
     else if (strcmp(cmd, "audit") == 0)
         rc = cmd_audit(&c, argc - i, argv + i);
+    else if (strcmp(cmd, "conflicts") == 0)
+        rc = cmd_conflicts(&c, argc - i, argv + i);
+    else if (strcmp(cmd, "approve") == 0)
+        rc = cmd_approve(&c, argc - i, argv + i);
     else
         rc = cmd_config(&g, &c, argc - i, argv + i);
     vd_config_clear(&c);
