@@ -44,6 +44,23 @@ struct vd_rulesdb {
     rref *live;                 /* every snapshot still referenced */
 };
 
+/* The line of path that sets timezone (for the message), 0 if not found. */
+static int timezone_line(const char *path)
+{
+    FILE *f = path ? fopen(path, "r") : NULL;
+    char buf[4200];
+    int n = 0, found = 0;
+    while (f && !found && fgets(buf, sizeof buf, f)) {
+        const char *p = buf + strspn(buf, " \t");
+        n++;
+        if (strncasecmp(p, "timezone", 8) == 0 && strchr(" \t=", p[8]))
+            found = n;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
 static vd_err load_rules(const char *path, vd_rules **out, vd_diag *d)
 {
     vd_err e = vd_rules_load(path, out, d);
@@ -51,8 +68,8 @@ static vd_err load_rules(const char *path, vd_rules **out, vd_diag *d)
         return e;
     const char *tz = vd_rules_timezone(*out);
     if (!vd_ical_zone_known(tz)) {
-        vd_diag_set(d, 0, NULL, NULL, "%s: timezone %s is not a known time zone",
-                    path ? path : "rules", tz);
+        vd_diag_set(d, 0, NULL, NULL, "%s:%d: timezone %s is not a known time zone",
+                    path ? path : "rules", timezone_line(path), tz);
         vd_rules_free(*out);
         *out = NULL;
         return VD_EINVAL;
