@@ -13,6 +13,7 @@
 
 #include "../lib/customers.h"
 #include "../lib/davxml.h"
+#include "../lib/hash.h"
 #include "../lib/ical_visit.h"
 #include "../lib/path.h"
 
@@ -401,6 +402,9 @@ void vd_vctx_close(vd_vctx *x)
     for (size_t i = 0; i < x->n_pend; i++)
         free((char *)x->pend[i].name);
     free(x->pend);
+    for (size_t i = 0; i < x->cap_appr; i++)
+        free(x->appr[i].ref);
+    free(x->appr);
     memset(x, 0, sizeof *x);
 }
 
@@ -652,12 +656,36 @@ static vd_err analyse(vd_vctx *x, const vd_visits_write *w, vis *a)
  * see visits.h). */
 static uint32_t approved_by(vd_vctx *x, const char *ref)
 {
+    if (x->n_appr * 2 >= x->cap_appr) {         /* grow and rehash */
+        size_t cap = x->cap_appr ? x->cap_appr * 2 : 64;
+        struct vd_appr *a = calloc(cap, sizeof *a);
+        if (!a)
+            abort();
+        for (size_t i = 0; i < x->cap_appr; i++) {
+            size_t k = x->appr[i].ref ? vd_hash64(x->appr[i].ref, strlen(x->appr[i].ref)) : 0;
+            for (k &= cap - 1; x->appr[i].ref && a[k].ref; k = (k + 1) & (cap - 1))
+                ;
+            if (x->appr[i].ref)
+                a[k] = x->appr[i];
+        }
+        free(x->appr);
+        x->appr = a;
+        x->cap_appr = cap;
+    }
+    size_t k = vd_hash64(ref, strlen(ref)) & (x->cap_appr - 1);
+    for (; x->appr[k].ref; k = (k + 1) & (x->cap_appr - 1))
+        if (strcmp(x->appr[k].ref, ref) == 0)
+            return x->appr[k].mask;
     uint64_t id;
     const char *name;
     vd_res r;
-    if (!ref_member(x, ref, &id, &name) || vd_store_res_get(x->t, id, name, &r) != VD_OK)
-        return 0;
-    return approvals_of(r.data, r.len);
+    uint32_t mask = 0;
+    if (ref_member(x, ref, &id, &name) && vd_store_res_get(x->t, id, name, &r) == VD_OK)
+        mask = approvals_of(r.data, r.len);
+    x->appr[k].ref = xstrdup(ref);
+    x->appr[k].mask = mask;
+    x->n_appr++;
+    return mask;
 }
 
 /* vd_rules_check, then drop what the other side approved; a re-check

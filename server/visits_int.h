@@ -29,6 +29,11 @@ typedef struct vd_vctx {
     size_t n_colls, evict;
     vd_ref *pend;               /* visits to re-check (names owned) */
     size_t n_pend;
+    /* approvals of other visits by ref (hash, open addressing): stored
+     * approvals change only when their visit is written, and a visit is
+     * never looked up before its own write in one operation */
+    struct vd_appr { char *ref; uint32_t mask; } *appr;
+    size_t n_appr, cap_appr;
 } vd_vctx;
 
 void vd_vctx_open(vd_vctx *x, vd_txn *t, vd_server *s, const char *actor);
