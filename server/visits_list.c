@@ -1,10 +1,14 @@
 /* visits_list.c - the conflicts listing of visits.h (GET /api/v1/conflicts
  * and `visitdav conflicts`): the flags stored on the visits of some owners
  * in a time range, read back as JSON.  It reports what the write path
- * stored (X-VISIT-CONFLICT), it never re-runs the rules.
- * Must not: write to the store, answer HTTP, or show more of the other
- * visit than its flag holds (rule, href, owner, times). */
+ * stored (X-VISIT-CONFLICT), it never re-runs the rules.  Also `visitdav
+ * approve`, which writes through the same path as a PUT (calobj.h).
+ * Must not: write to the store except through calobj.h, answer HTTP, or
+ * show more of the other visit than its flag holds (rule, href, owner,
+ * times). */
 #include "visits_int.h"
+
+#include "calobj.h"
 
 #include "../lib/hash.h"
 #include "../lib/path.h"
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SCAN_DAYS 367           /* how far an instance may lie from the other's start */
 
@@ -334,6 +339,98 @@ vd_err vd_visits_conflicts_json(vd_txn *t, vd_server *s, const char *const *owne
     return e;
 }
 
+/* ------------------------------------------------------------------ */
+/* visitdav approve                                                     */
+
+typedef struct approve_ctx {
+    vd_server *s;
+    const char *actor, *path;
+    vd_rule rule;
+    vd_diag *d;
+} approve_ctx;
+
+/* data with X-VISIT-APPROVED:rule before its first END:VEVENT (NULL when
+ * there is none). */
+static char *with_approval(const char *data, size_t len, vd_rule rule, size_t *out_len)
+{
+    vd_ics_it it = {data, data + len};
+    vd_buf line = VD_BUF_INIT, out = VD_BUF_INIT;
+    const char *b, *e;
+    bool done = false;
+    while (vd_ics_next(&it, &b, &e, &line)) {
+        if (!done && strcasecmp(line.data, "END:VEVENT") == 0) {
+            vd_buf_printf(&out, "X-VISIT-APPROVED:%s\r\n", vd_rule_name(rule));
+            done = true;
+        }
+        vd_buf_append(&out, b, (size_t)(e - b));
+    }
+    vd_buf_free(&line);
+    if (!done) {
+        vd_buf_free(&out);
+        return NULL;
+    }
+    return vd_buf_steal(&out, out_len);
+}
+
+static vd_err approve_fn(vd_txn *t, void *ctx)
+{
+    approve_ctx *a = ctx;
+    char *parent = NULL, *name = NULL, *data = NULL, *ctype = NULL, *uid = NULL;
+    vd_coll c = {0};
+    vd_res r;
+    vd_calobj o = {0};
+    size_t len = 0;
+    vd_err e = vd_path_split(a->path, &parent, &name);
+    if (e == VD_OK)
+        e = vd_store_coll_get(t, parent, &c);
+    if (e == VD_OK && c.kind != VD_COLL_CALENDAR)
+        e = VD_ENOTFOUND;
+    if (e == VD_OK)
+        e = vd_store_res_get(t, c.id, name, &r);
+    if (e != VD_OK) {
+        if (e == VD_ENOTFOUND || e == VD_EINVAL)
+            vd_diag_set(a->d, 404, NULL, NULL, "no calendar object at %s", a->path);
+        goto out;
+    }
+    ctype = xstrdup(r.content_type);
+    uid = xstrdup(r.uid);
+    data = with_approval(r.data, r.len, a->rule, &len);
+    if (!data) {
+        vd_diag_set(a->d, 400, NULL, NULL, "%s is not an event", a->path);
+        e = VD_EINVAL;
+        goto out;
+    }
+    vd_config cfg = *a->s->cfg;
+    cfg.max_resource_bytes = 0;
+    if ((e = vd_calobj_prepare(&o, &cfg, ctype, data, len, c.comp_mask, a->d)) != VD_OK)
+        goto out;
+    o.srv = a->s;
+    o.actor = a->actor;
+    o.admin = true;
+    vd_calobj_stored st;
+    e = vd_calobj_store(t, &o, &c, name, uid, &st, a->d);
+out:
+    vd_calobj_clear(&o);
+    vd_coll_clear(&c);
+    free(parent);
+    free(name);
+    free(data);
+    free(ctype);
+    free(uid);
+    return e;
+}
+
+vd_err vd_visits_approve(vd_server *s, const char *actor, const char *path, const char *rule,
+                         vd_diag *d)
+{
+    approve_ctx a = {.s = s, .actor = actor, .path = path, .d = d};
+    if (!vd_rule_from_name(rule, &a.rule)) {
+        vd_diag_set(d, 400, NULL, NULL, "unknown rule %s (rep-overlap, customer-overlap, "
+                    "customer-cadence, required-fields)", rule);
+        return VD_EINVAL;
+    }
+    return vd_store_write(s->store, actor, "APPROVE", approve_fn, &a);
+}
 
 bool vd_visits_may_list(vd_server *s, const char *viewer, const char *team, const char *owner)
 {
