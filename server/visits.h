@@ -5,8 +5,9 @@
  * or flags, indexes the visit and keeps the flags of the other visits
  * true ("flags never go stale").  Also the holders of the customer
  * directory and the rules file, the conflicts listing (API and admin
- * command) and `visitdav approve`.  Implemented in visits.c; linked into
- * visitdavd and the visitdav admin command, so it never answers HTTP.
+ * command) and `visitdav approve`.  Implemented in visits.c (the listing
+ * and approval in visits_list.c); linked into visitdavd and the visitdav
+ * admin command, so it never answers HTTP.
  *
  * Refs.  A visit is named by its decoded path (collection path + member
  * name) inside the rules; flags (X-VISIT-CONFLICT values) and the listing
