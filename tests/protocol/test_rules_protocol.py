@@ -336,3 +336,21 @@ def test_admin_approve_refuses_bad_input(flag_srv, args):
     assert r.returncode != 0, "visitdav approve %s succeeded: %s" % (args, r.stdout)
     assert r.stderr.strip(), "no reason given on stderr"
     assert [f.other for f in flags_of(get(u["alice"], A1).text)] == [B1]
+
+
+def test_conflicts_listing_for_a_team():
+    """With team=east an approver sees only the team members' visits
+    (rules-team.conf: team east is alice and bob; dave is in no team)."""
+    with rules_server("team") as srv:
+        u = users(srv)
+        d1 = href("dave", "visits", "d1")
+        put_status(u["alice"], A1, alice_visit(extra=["DESCRIPTION:Renewal"]))
+        put_status(u["dave"], d1, bob_visit())          # dave is outside east: flagged
+        day = ("20270301T000000Z", "20270302T000000Z")
+        got = [norm_entry(e) for e in conflicts_api(u["carol"], *day, team="east")]
+        assert [(e["visit"], e["other"]) for e in got] == [(A1, d1)], got
+        everyone = [norm_entry(e) for e in conflicts_api(u["carol"], *day)]
+        assert sorted(e["visit"] for e in everyone) == sorted([A1, d1]), everyone
+        out = srv.admin_cmd("conflicts", "--start", day[0], "--end", day[1], "--team", "east")
+        got = [norm_entry(e) for e in json.loads(out.stdout)["conflicts"]]
+        assert [(e["visit"], e["other"]) for e in got] == [(A1, d1)], out.stdout
