@@ -45,9 +45,12 @@ def mutual(*triples):
     return out
 
 
-def C(id, put, existing=(), conf="flag", flags=None, reject=None, then=()):
+def C(id, put, existing=(), conf="flag", flags=None, reject=None, then=(), starts=None):
+    """starts: {(name, other): UTC} -- the X-OTHER-START expected on name's
+    flag naming other (the colliding instance of a recurring other)."""
     return pytest.param(dict(conf=conf, existing=list(existing), put=put,
-                             flags=flags or {}, reject=reject, then=list(then)), id=id)
+                             flags=flags or {}, reject=reject, then=list(then),
+                             starts=starts or {}), id=id)
 
 
 ACME = "Visit ACME"
@@ -195,6 +198,11 @@ CASES = [
       put=Vis("t", "alice", U("03-01 09:00"), U("03-01 10:00"), "Meeting",
               extra=["X-VISIT-CUSTOMER:no-such-customer"] + DESC),
       reject=[(RF, None)]),
+    C("required_flag_names_no_other_visit",
+      conf="required-flag",
+      existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME, extra=DESC)],
+      put=Vis("t", "alice", U("03-01 13:00"), U("03-01 14:00"), ACME),
+      flags={"t": {(RF, None)}}),
     C("required_not_a_customer_visit",
       conf="required",
       put=Vis("t", "alice", U("03-01 09:00"), U("03-01 10:00"), "Dentist")),
@@ -216,12 +224,14 @@ CASES = [
     C("rrule_overridden_instance_moved_onto_the_day",
       existing=[weekly_a0()],
       put=Vis("t", "bob", U("03-24 15:00"), U("03-24 16:00"), ACME),
-      flags=mutual((CO, "t", "a0"))),
+      flags=mutual((CO, "t", "a0")),
+      starts={("t", "a0"): "20270324T090000Z", ("a0", "t"): "20270324T150000Z"}),
     C("rrule_instance_after_dst_change",
       # 03-29 10:00 CEST = 08:00Z: alice's 08:30Z call overlaps that instance
       existing=[weekly_a0()],
       put=Vis("t", "alice", U("03-29 08:30"), U("03-29 08:45"), "Dentist"),
-      flags=mutual((RO, "t", "a0"))),
+      flags=mutual((RO, "t", "a0")),
+      starts={("t", "a0"): "20270329T080000Z"}),
     # ---- recurrences: the tested visit recurs
     C("rrule_tested_visit_recurs",
       existing=[Vis("b0", "bob", U("03-17 13:00"), U("03-17 14:00"), ACME)],
@@ -233,7 +243,8 @@ CASES = [
     C("rrule_tested_visit_override_moved_onto_the_day",
       existing=[Vis("b0", "bob", U("03-18 13:00"), U("03-18 14:00"), ACME)],
       put=wed_t(overrides=[Ov(U("03-17 09:00"), U("03-18 09:00"), U("03-18 10:00"))]),
-      flags=mutual((CO, "t", "b0"))),
+      flags=mutual((CO, "t", "b0")),
+      starts={("b0", "t"): "20270318T090000Z", ("t", "b0"): "20270318T130000Z"}),
     C("rrule_tested_visit_override_moved_off_the_day",
       existing=[Vis("b0", "bob", U("03-17 13:00"), U("03-17 14:00"), ACME)],
       put=wed_t(overrides=[Ov(U("03-17 09:00"), U("03-19 09:00"), U("03-19 10:00"))])),
@@ -286,7 +297,8 @@ CASES = [
     C("allday_customer_visit_same_day",
       existing=[Vis("b0", "bob", D("03-03"), D("03-04"), ACME)],
       put=Vis("t", "alice", B("03-03 15:00"), B("03-03 16:00"), ACME),
-      flags=mutual((CO, "t", "b0"))),
+      flags=mutual((CO, "t", "b0")),
+      starts={("t", "b0"): "20270302T230000Z", ("b0", "t"): "20270303T140000Z"}),
     C("allday_without_dtend_same_day",
       existing=[Vis("b0", "bob", D("03-03"), None, ACME)],
       put=Vis("t", "alice", B("03-03 15:00"), B("03-03 16:00"), ACME),
@@ -484,6 +496,16 @@ CASES = [
       put=Vis("t", "alice", U("03-01 13:00"), U("03-01 14:00"), ACME),
       flags=mutual((CO, "t", "b0")),
       then=[(("move", "b0", "archive"), mutual((CO, "t", "b0")))]),
+    C("then_calendar_of_other_deleted",
+      existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME, cal="archive")],
+      put=Vis("t", "alice", U("03-01 13:00"), U("03-01 14:00"), ACME),
+      flags=mutual((CO, "t", "b0")),
+      then=[(("delete_cal", "bob", "archive"), {})]),
+    C("then_calendar_of_other_moved",
+      existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME, cal="archive")],
+      put=Vis("t", "alice", U("03-01 13:00"), U("03-01 14:00"), ACME),
+      flags=mutual((CO, "t", "b0")),
+      then=[(("move_cal", "bob", "archive", "old"), mutual((CO, "t", "b0")))]),
     C("then_one_of_two_others_deleted",
       existing=[Vis("b0", "bob", U("03-01 08:00"), U("03-01 09:00"), ACME),
                 Vis("d0", "dave", U("03-01 11:00"), U("03-01 12:00"), ACME)],
@@ -555,25 +577,54 @@ class Run:
         assert r.status_code in (201, 204), "MOVE %s: %d %s" % (name, r.status_code, r.text[:300])
         self.where[name] = (user, cal)
 
+    def delete_cal(self, user, cal):
+        r = req(self.sessions[user], "DELETE", "/calendars/%s/%s/" % (user, cal))
+        assert r.status_code in (200, 204), "DELETE calendar %s: %d" % (cal, r.status_code)
+        for name in [n for n, w in self.where.items() if w == (user, cal)]:
+            del self.where[name]
+
+    def move_cal(self, user, cal, new):
+        dest = self.srv.url + "/calendars/%s/%s/" % (user, new)
+        r = req(self.sessions[user], "MOVE", "/calendars/%s/%s/" % (user, cal),
+                headers={"Destination": dest, "Overwrite": "F"})
+        assert r.status_code in (201, 204), "MOVE calendar %s: %d %s" % (cal, r.status_code,
+                                                                          r.text[:300])
+        for name, w in list(self.where.items()):
+            if w == (user, cal):
+                self.where[name] = (user, new)
+
     def flags(self, name):
         r = get(self.sessions[self.owner(name)], self.path(name))
         assert r.status_code == 200, "GET %s: %d" % (self.path(name), r.status_code)
         return r.text
 
-    def check_state(self, expected, when):
+    def want(self, rule, other):
+        if other is None:       # required-fields: names no other visit
+            return (rule, None, None)
+        return (rule, self.owner(other), self.path(other))
+
+    def check_state(self, expected, when, starts=None):
         """Every stored visit carries exactly the expected flags and marker."""
         for name in sorted(self.where):
             text = self.flags(name)
-            want = {(rule, self.owner(o), self.path(o)) for rule, o in expected.get(name, ())}
+            want = {self.want(rule, o) for rule, o in expected.get(name, ())}
             got_flags = flags_of(text)
-            got = {(f.rule, f.owner, f.other) for f in got_flags}
+            got = {(f.rule, f.owner, f.other) if f.owner else (f.rule, None, None)
+                   for f in got_flags}
             assert got == want, "%s: flags of %s: expected %s, got %s" % (
                 when, name, sorted(want), sorted(got))
             assert len(got_flags) == len(got), "%s: duplicate flags on %s: %s" % (
                 when, name, got_flags)
             for f in got_flags:
+                if f.owner is None:
+                    continue
                 assert UTC_RE.match(f.start or "") and UTC_RE.match(f.end or ""), \
                     "%s: flag on %s without UTC X-OTHER-START/END: %s" % (when, name, f)
+            for (n, o), start in (starts or {}).items():
+                if n == name:
+                    got_start = [f.start for f in got_flags if f.other == self.path(o)]
+                    assert got_start == [start], "%s: X-OTHER-START on %s for %s: %s, want %s" % (
+                        when, name, o, got_start, start)
             summary = summary_of(text)
             if want:
                 assert summary == PREFIX + self.summary[name], \
@@ -617,7 +668,7 @@ def test_rules_table(case):
             if case["flags"].get(t["name"]):
                 assert "ETag" not in r.headers, \
                     "flagged visit stored with changed bytes but PUT sent ETag %s" % r.headers["ETag"]
-        run.check_state(case["flags"], "after PUT")
+        run.check_state(case["flags"], "after PUT", case["starts"])
         for i, (step, expected) in enumerate(case["then"]):
             if step[0] == "put":
                 r = run.put(step[1])
@@ -627,4 +678,8 @@ def test_rules_table(case):
                 run.delete(step[1])
             elif step[0] == "move":
                 run.move(step[1], step[2])
+            elif step[0] == "delete_cal":
+                run.delete_cal(step[1], step[2])
+            elif step[0] == "move_cal":
+                run.move_cal(step[1], step[2], step[3])
             run.check_state(expected, "after step %d %s" % (i, step[0]))
