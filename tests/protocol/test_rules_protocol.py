@@ -354,3 +354,141 @@ def test_conflicts_listing_for_a_team():
         out = srv.admin_cmd("conflicts", "--start", day[0], "--end", day[1], "--team", "east")
         got = [norm_entry(e) for e in json.loads(out.stdout)["conflicts"]]
         assert [(e["visit"], e["other"]) for e in got] == [(A1, d1)], out.stdout
+
+
+# ---------------------------------------------------------------- more writes
+def test_flagged_copy_flags_both_copies(flag_srv):
+    u = users(flag_srv)
+    src = href("alice", "visits", "d1")
+    put_status(u["alice"], src, ics(new_uid("d1"), U("03-03 09:00"), U("03-03 10:00"), "Dentist"))
+    mkcalendar(u["alice"], "alice", "private")
+    dest = href("alice", "private", "d1")
+    r = req(u["alice"], "COPY", src, headers={"Destination": flag_srv.url + dest,
+                                               "Overwrite": "F"})
+    assert r.status_code == 201, "COPY: %d %s" % (r.status_code, r.text[:300])
+    for path, other in ((src, dest), (dest, src)):
+        text = get(u["alice"], path).text
+        assert [(f.rule, f.owner, f.other) for f in flags_of(text)] == [
+            ("rep-overlap", "alice", other)], text
+        assert summary_of(text) == PREFIX + "Dentist"
+
+
+def test_purging_the_other_rep_clears_the_flag(flag_srv):
+    u = users(flag_srv)
+    flagged_pair(u)
+    flag_srv.admin_cmd("user", "del", "bob", "--purge")
+    text = get(u["alice"], A1).text
+    assert not all_flag_props(text), text
+    assert summary_of(text) == "Visit ACME"
+
+
+def test_defaults_without_a_rules_file():
+    """No `rules` line: rep-overlap and customer-overlap (same day) flag."""
+    from vdserver import VisitdavServer
+    from rules_helpers import CUSTOMERS, USERS
+    srv = VisitdavServer(extra_config="customers = %s\n" % CUSTOMERS, users=USERS)
+    srv.start()
+    try:
+        u = users(srv)
+        flagged_pair(u)
+        assert [(f.rule, f.other) for f in flags_of(get(u["alice"], A1).text)] == [
+            ("customer-overlap", B1)]
+        a2 = href("alice", "visits", "a2")
+        put_status(u["alice"], a2, ics(new_uid("a2"), U("03-01 13:30"), U("03-01 14:30"), "Call"))
+        assert [(f.rule, f.other) for f in flags_of(get(u["alice"], a2).text)] == [
+            ("rep-overlap", A1)]
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- SIGHUP
+def _wait(pred, what, timeout=10.0):
+    import time
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def _pair(u, tag, day, summary):
+    """bob's and alice's visits with this summary on day; alice's response."""
+    put_status(u["bob"], href("bob", "visits", "b" + tag),
+               ics("b%s@rules.test" % tag, U(day + " 09:00"), U(day + " 10:00"), summary),
+               status=(201, 204))
+    return put(u["alice"], href("alice", "visits", "a" + tag),
+               ics("a%s@rules.test" % tag, U(day + " 13:00"), U(day + " 14:00"), summary))
+
+
+def _alice_flagged(u, tag):
+    return bool(flags_of(get(u["alice"], href("alice", "visits", "a" + tag)).text))
+
+
+def test_sighup_reloads_customers_and_keeps_them_on_a_bad_file(tmp_path):
+    import signal
+    from vdserver import VisitdavServer
+    from rules_helpers import USERS, rules_path
+    cust = tmp_path / "customers.csv"
+    cust.write_text("id,name,aliases,domains,address\nacme,ACME,,acme.de,\n", encoding="utf-8")
+    srv = VisitdavServer(extra_config="customers = %s\nrules = %s\n" % (cust, rules_path("flag")),
+                         users=USERS)
+    srv.start()
+    try:
+        u = users(srv)
+        assert _pair(u, "1", "03-01", "Visit Initech").status_code == 201
+        assert not _alice_flagged(u, "1"), "Initech is not a customer yet"
+
+        with open(cust, "a", encoding="utf-8") as f:
+            f.write("initech,Initech,,initech.example,\n")
+        srv.signal(signal.SIGHUP)
+
+        def reloaded():
+            assert _pair(u, "2", "03-02", "Visit Initech").status_code in (201, 204)
+            return _alice_flagged(u, "2")
+        _wait(reloaded, "the new customer after SIGHUP")
+
+        with open(cust, "a", encoding="utf-8") as f:      # line 4: duplicate id
+            f.write("initech,Initech Again,,,\n")
+        srv.signal(signal.SIGHUP)
+        _wait(lambda: "%s:4" % cust.name in srv.read_log(),
+              "the bad row reported with its line in the log")
+        r = _pair(u, "3", "03-03", "Visit Initech")
+        assert r.status_code == 201
+        assert _alice_flagged(u, "3"), "the directory in force was dropped by a bad file"
+    finally:
+        srv.stop()
+
+
+def test_sighup_reloads_rules_and_keeps_them_on_a_bad_file(tmp_path):
+    import signal
+    from vdserver import VisitdavServer
+    from rules_helpers import CUSTOMERS, USERS, rules_path
+    rules = tmp_path / "rules.conf"
+    base = open(rules_path("flag"), encoding="utf-8").read()
+    rules.write_text(base, encoding="utf-8")
+    srv = VisitdavServer(extra_config="customers = %s\nrules = %s\n" % (CUSTOMERS, rules),
+                         users=USERS)
+    srv.start()
+    try:
+        u = users(srv)
+        assert _pair(u, "1", "03-01", "Visit ACME").status_code == 201
+        assert _alice_flagged(u, "1")
+
+        rules.write_text(base.replace("customer-overlap = flag", "customer-overlap = reject"),
+                         encoding="utf-8")
+        srv.signal(signal.SIGHUP)
+        _wait(lambda: _pair(u, "2", "03-02", "Visit ACME").status_code == 403,
+              "customer-overlap = reject after SIGHUP")
+
+        bad = base.replace("customer-overlap = flag", "customer-overlap = reject")
+        bad += "no-such-key = 1\n"
+        bad_line = bad.count("\n")
+        rules.write_text(bad, encoding="utf-8")
+        srv.signal(signal.SIGHUP)
+        _wait(lambda: "%s:%d" % (rules.name, bad_line) in srv.read_log(),
+              "the bad rules line reported in the log")
+        assert _pair(u, "3", "03-03", "Visit ACME").status_code == 403, \
+            "the rules in force were dropped by a bad file"
+    finally:
+        srv.stop()
