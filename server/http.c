@@ -316,6 +316,14 @@ void vd_resp_multistatus(vd_request *r, vd_buf *ms)
 /* ------------------------------------------------------------------ */
 /* libmicrohttpd glue                                                  */
 
+/* Query-string arguments (libmicrohttpd strips them from the URL it hands
+ * us and keeps them decoded per name). */
+static const char *mhd_query(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)ctx,
+                                       MHD_GET_ARGUMENT_KIND, name);
+}
+
 static const char *mhd_header(void *ctx, const char *name)
 {
     /* case-insensitive, as RFC 9110 5.1 requires */
@@ -652,6 +660,7 @@ static enum MHD_Result on_headers(vd_http *h, struct MHD_Connection *c,
     vd_request_init(r, h->srv);
     r->method = method;
     r->get_header = mhd_header;
+    r->get_query = mhd_query;
     r->http_ctx = c;
     r->is_head = strcmp(method, "HEAD") == 0;
 
