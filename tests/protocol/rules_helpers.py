@@ -132,6 +132,11 @@ def NY(md_hm):
     return ";TZID=America/New_York:" + _dt(md_hm)
 
 
+def W(md_hm):
+    """Outlook's Windows zone name for Berlin, defined by its own VTIMEZONE."""
+    return ";TZID=W. Europe Standard Time:" + _dt(md_hm)
+
+
 def F(md_hm):
     """Floating date-time (no zone)."""
     return ":" + _dt(md_hm)
@@ -187,6 +192,8 @@ def ics(uid, start, end=None, summary="Visit", extra=(), rrule=None, exdates=(),
         tzs += _tz_file("vtimezone-berlin.ics")
     if "TZID=America/New_York" in text:
         tzs += _tz_file("vtimezone-new-york.ics")
+    if "TZID=W. Europe Standard Time" in text:
+        tzs += _tz_file("vtimezone-w-europe.ics")
     return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//visitdav rules tests//EN\r\n"
             + tzs + text + "END:VCALENDAR\r\n")
 

@@ -324,6 +324,23 @@ def test_admin_approve_clears_the_flag(flag_srv):
     assert b.headers["ETag"] != etag_b
     assert conflicts_api(u["carol"], "20270301T000000Z", "20270302T000000Z") == []
 
+    # alice saves her approved visit again (as a client would): still approved
+    a = get(u["alice"], A1)
+    put_status(u["alice"], A1, a.text, status=(204, 201), headers={"If-Match": a.headers["ETag"]})
+    assert not all_flag_props(get(u["alice"], A1).text)
+    assert not all_flag_props(get(u["bob"], B1).text)
+
+
+def test_approval_from_a_non_approver_is_not_stored(flag_srv):
+    u = users(flag_srv)
+    put_status(u["bob"], B1, bob_visit())
+    put_status(u["alice"], A1, alice_visit(extra=["X-VISIT-APPROVED:customer-overlap"]))
+    text = get(u["alice"], A1).text
+    assert [(f.rule, f.other) for f in flags_of(text)] == [("customer-overlap", B1)]
+    from rules_helpers import master_of
+    assert master_of(text).get("X-VISIT-APPROVED") == [], \
+        "the server kept an approval it did not accept: " + text
+
 
 @pytest.mark.parametrize("args", [
     (A1, "no-such-rule"),

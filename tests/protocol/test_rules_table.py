@@ -17,7 +17,7 @@ change on 2027-03-28 (02:00 -> 03:00), UTC+2 after.
 """
 import pytest
 
-from rules_helpers import (PREFIX, UTC_RE, USERS, B, D, F, NY, U, all_flag_props, flags_of,
+from rules_helpers import (PREFIX, UTC_RE, USERS, B, D, F, NY, U, W, all_flag_props, flags_of,
                            get, href, ics, mkcalendar, new_uid, put, reject_conflicts, req,
                            rules_server, session, summary_of)
 
@@ -232,6 +232,17 @@ CASES = [
       put=Vis("t", "alice", U("03-29 08:30"), U("03-29 08:45"), "Dentist"),
       flags=mutual((RO, "t", "a0")),
       starts={("t", "a0"): "20270329T080000Z"}),
+    C("rrule_unbounded_far_instance",
+      # weekly on Mondays without end: 2027-10-04 (CEST) is an instance
+      existing=[Vis("a0", "alice", B("03-01 10:00"), B("03-01 11:00"), ACME,
+                    rrule="FREQ=WEEKLY")],
+      put=Vis("t", "bob", U("10-04 15:00"), U("10-04 16:00"), ACME),
+      flags=mutual((CO, "t", "a0")),
+      starts={("t", "a0"): "20271004T080000Z"}),
+    C("rrule_unbounded_day_between",
+      existing=[Vis("a0", "alice", B("03-01 10:00"), B("03-01 11:00"), ACME,
+                    rrule="FREQ=WEEKLY")],
+      put=Vis("t", "bob", U("10-05 15:00"), U("10-05 16:00"), ACME)),
     # ---- recurrences: the tested visit recurs
     C("rrule_tested_visit_recurs",
       existing=[Vis("b0", "bob", U("03-17 13:00"), U("03-17 14:00"), ACME)],
@@ -262,6 +273,11 @@ CASES = [
       # 04:00 EST = 09:00Z; 10:30 CET = 09:30Z
       existing=[Vis("a0", "alice", NY("03-01 04:00"), NY("03-01 05:00"), "Call")],
       put=Vis("t", "alice", B("03-01 10:30"), B("03-01 11:30"), "Dentist"),
+      flags=mutual((RO, "t", "a0"))),
+    C("tzid_windows_name_with_its_vtimezone",
+      # Outlook's zone name; its VTIMEZONE says CET: 10:00-11:00 = 09:00-10:00Z
+      existing=[Vis("a0", "alice", W("03-01 10:00"), W("03-01 11:00"), "Dentist")],
+      put=Vis("t", "alice", U("03-01 09:30"), U("03-01 10:30"), "Call"),
       flags=mutual((RO, "t", "a0"))),
     C("floating_is_organisation_local_time_overlap",
       # floating 10:00-11:00 = 09:00-10:00Z in Berlin
@@ -447,6 +463,12 @@ CASES = [
       existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME)],
       put=Vis("t", "carol", U("03-01 13:00"), U("03-01 14:00"), ACME,
               extra=["X-VISIT-APPROVED:customer-overlap"])),
+    C("then_approver_approves_later",
+      existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME)],
+      put=Vis("t", "carol", U("03-01 13:00"), U("03-01 14:00"), ACME),
+      flags=mutual((CO, "t", "b0")),
+      then=[(("put", Vis("t", "carol", U("03-01 13:00"), U("03-01 14:00"), ACME,
+                         extra=["X-VISIT-APPROVED:customer-overlap"])), {})]),
     C("approved_by_non_approver_has_no_effect",
       existing=[Vis("b0", "bob", U("03-01 09:00"), U("03-01 10:00"), ACME)],
       put=Vis("t", "alice", U("03-01 13:00"), U("03-01 14:00"), ACME,
