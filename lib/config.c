@@ -82,6 +82,7 @@ void vd_config_clear(vd_config *c)
     free(c->access_log);
     free(c->customers_file);
     free(c->rules_file);
+    free(c->acl_file);
     memset(c, 0, sizeof *c);
 }
 
@@ -305,6 +306,7 @@ static const keydef keys[] = {
     { "store.no_sync",      K_BOOL,    F(no_sync), 0, 0 },
     { "customers",          K_PATH,    F(customers_file), 0, 0 },
     { "rules",              K_PATH,    F(rules_file), 0, 0 },
+    { "acl",                K_PATH,    F(acl_file), 0, 0 },
 };
 #undef F
 #define N_KEYS (sizeof keys / sizeof keys[0])

@@ -32,6 +32,7 @@ typedef struct vd_config {
     bool   users_explicit;        /* (extension) users_file was set by the file */
     char  *customers_file;        /* (issue 3) customer directory CSV, NULL = none (empty) */
     char  *rules_file;            /* (issue 3) visit rules file, NULL = built-in defaults */
+    char  *acl_file;              /* (issue 4) ACL file, NULL = built-in own-home rule only */
 } vd_config;
 
 /* Fill *c with the embedded defaults. */
@@ -43,7 +44,7 @@ void   vd_config_defaults(vd_config *c);
  * max_resource_bytes (sizes: bytes or K/M/G), max_multiget_hrefs,
  * max_instances, threads, conn_timeout, max_connections, default_calendar,
  * default_calendar_displayname, timezone, access_log, store.no_sync (or
- * no_sync under [store]), customers, rules (paths; issue 3).  A value may be "quoted"; otherwise a '#' after a
+ * no_sync under [store]), customers, rules (paths; issue 3), acl (path; issue 4).  A value may be "quoted"; otherwise a '#' after a
  * blank starts a comment.  Errors: VD_EIO (cannot read), VD_ETOOBIG (file
  * over 1 MiB), VD_EINVAL (message "file:line: reason"). */
 vd_err vd_config_load(const char *path, vd_config *c, vd_diag *d);
