@@ -62,9 +62,10 @@ def stored_event(i, owner="bench"):
     return name_of(i), event(f"{owner}-{i:07d}@bench.visitdav", slot_start(i), i)
 
 
-def new_event(tag, j):
-    """(name, body) of the j-th measured PUT (weeks after the query week)."""
-    start = slot_start(j, base=FUTURE_WEEK, backwards=False)
+def new_event(tag, j, slot):
+    """(name, body) of the j-th measured PUT, in the given slot of the
+    weeks after the query week."""
+    start = slot_start(slot, base=FUTURE_WEEK, backwards=False)
     return put_name(tag, j), event(f"put-{tag}-{j:06d}@bench.visitdav", start, j)
 
 

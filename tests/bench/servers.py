@@ -134,6 +134,7 @@ class Visitdav(Server):
         self.conf = os.path.join(self.dir, "visitdav.conf")
         self.threads = threads
         self.users = list(users)
+        self.wrapper = []            # e.g. valgrind --tool=callgrind (tests/bench/profile)
         self.auth = (self.users[0], "bench-pw")
         self._write_conf(no_sync=True)
         self._make_users()
@@ -170,7 +171,7 @@ class Visitdav(Server):
         self._write_conf(no_sync)
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [self.daemon, "--config", self.conf, "--listen", f"{HOST}:{self.port}"],
+            self.wrapper + [self.daemon, "--config", self.conf, "--listen", f"{HOST}:{self.port}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         return _started(self, t0, deadline_s)
 
