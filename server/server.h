@@ -6,7 +6,6 @@
 #ifndef VD_SERVER_H
 #define VD_SERVER_H
 
-#include "../lib/acl.h"
 #include "../lib/buf.h"
 #include "../lib/config.h"
 #include "../lib/customers.h"
@@ -20,7 +19,7 @@ typedef struct vd_server {
     vd_userdb  *users;
     vd_customerdb *customers;   /* issue 3: the customer directory (visits.h) */
     struct vd_rulesdb *rules;   /* issue 3: the visit rules (visits.h) */
-    vd_acldb   *acl;            /* issue 4: the ACL file (access.h); NULL = the built-in
+    struct vd_acldb *acl;       /* issue 4: the ACL file (access.h); NULL = the built-in
                                    own-home rule only (no `acl` key) */
 } vd_server;
 
