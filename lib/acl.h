@@ -19,7 +19,9 @@
  *            read-masked > read-free-busy)
  *   PATTERN  an absolute path; a segment may be '*' (any one segment),
  *            the last may be '**' (this node and everything below it), and
- *            variables bound per requesting user:
+ *            variables bound per requesting user (a '*', '**' or variable
+ *            is a whole segment; a trailing '/' on a pattern or on a
+ *            checked path makes no difference):
  *              {user}      the requesting user
  *              {team}      any team the user is a member or manager of
  *              {managed}   any team the user manages
@@ -30,7 +32,8 @@
  *            (its members and managers) | managers of NAME | role NAME
  *
  * Evaluation: deny unless allowed.  A user always holds admin on their own
- * home (/calendars/<user>/**) and their principal (a built-in rule).  Every
+ * home (/calendars/<user>/ and all below) and their principal
+ * /principals/users/<user>/ (two built-in rules, line 0).  Every
  * rule whose pattern and subject match grants its privileges; a user's
  * privileges on a path are the union of all grants (no ordering, no deny
  * rules: adding a line can only add access, removing one only remove it).
@@ -53,14 +56,25 @@ enum {
 };
 /* The closure: a grant of write also holds read, masked and freebusy. */
 unsigned vd_acl_closure(unsigned privs);
-const char *vd_acl_priv_name(unsigned one_priv);          /* "read-masked", ... */
-bool vd_acl_priv_parse(const char *name, unsigned *out);
+const char *vd_acl_priv_name(unsigned one_priv);          /* "read-masked", ...; NULL unless one known bit */
+bool vd_acl_priv_parse(const char *name, unsigned *out);  /* *out: that one bit (no closure) */
 
 typedef struct vd_acl vd_acl;
 
 vd_err vd_acl_load(const char *path, vd_acl **out, vd_diag *d);   /* path NULL: built-in only */
 vd_err vd_acl_parse(const char *name, const char *text, size_t len, vd_acl **out, vd_diag *d);
 void   vd_acl_free(vd_acl *a);
+/* Errors: VD_EINVAL (d->message: the first "path:line:column: reason"),
+ * VD_EIO (cannot read the file), VD_ETOOBIG (file over 16 MiB), VD_ENOMEM.
+ * On any error *out is NULL: nothing of a broken file is ever applied. */
+
+/* (extension) For `visitdav acl check`: every error of a file (at most
+ * 100, then a count), one "path:line:column: reason\n" each, appended to
+ * errors.  Returns the number of errors; 0: the file is valid. */
+size_t vd_acl_check_file(const char *path, vd_buf *errors);
+size_t vd_acl_check_text(const char *name, const char *text, size_t len, vd_buf *errors);
+/* (extension) Rules in force, the two built-in ones included. */
+size_t vd_acl_rule_count(const vd_acl *a);
 
 /* Privileges (closure applied) of user on path (a decoded, normalised
  * path; collections with a trailing '/').  If deciding_line is non-NULL
