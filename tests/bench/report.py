@@ -19,6 +19,10 @@ ROWS = (
     ("propfind", "PROPFIND D1 getetag p50 ms", "p50_ms", "time"),
     ("sync", "sync-collection no change p50 ms", "p50_ms", "time"),
     ("get", "GET one event p50 ms", "p50_ms", "time"),
+    ("get", "GET server CPU us/request", "server_us", "time"),
+    ("sync", "sync no change server CPU us/req", "server_us", "time"),
+    ("query", "query 1 week server CPU us/req", "server_us", "time"),
+    ("multiget", "multiget 100 server CPU us/req", "server_us", "time"),
     ("wrk", "wrk GET 32 conns, req/s", "rps", "rate"),
     ("wrk", "wrk GET 32 conns p50 ms", "p50_ms", "time"),
     ("wrk", "wrk GET 32 conns p99 ms", "p99_ms", "time"),
@@ -46,7 +50,7 @@ def cell(res, server, size, key, field):
     if "skipped" in w:
         return None, "capped"
     if "error" in w:
-        return None, "error"
+        return None, "timeout" if "timed out" in w["error"] else "error"
     v = w.get(field)
     if v is None:
         return None, "-"
@@ -73,7 +77,9 @@ def table(res):
             lines.append(row)
     lines.append("ratio column: how many times faster visitdav is (peer time / visitdav time,")
     lines.append("or visitdav rate / peer rate); '*' = stopped early by the per-request cap;")
-    lines.append("'capped' = not run at this size (slower than the cap at a smaller size).")
+    lines.append("'capped' = not run at this size (slower than the cap at a smaller size);")
+    lines.append("'timeout' = one request took over 120 s.  server CPU = the server process's")
+    lines.append("own CPU time per request (schedstat, or clock ticks for thread-per-request servers).")
     return "\n".join(lines)
 
 
