@@ -338,7 +338,7 @@ static void put_props(mask_ctx *m, icalcomponent *c)
             continue;
         if (m->level == VD_MASK_NONE) {
             put_text(m, icalproperty_as_ical_string_r(p));
-        } else if (keep_prop(p, m->level)) {
+        } else if (keep_prop(p, m->level) && icalproperty_get_value(p)) {
             put_text(m, clean_line(p));
         } else {
             continue;
