@@ -1,6 +1,7 @@
 /* admin.c - the `visitdav` admin command: users (add, passwd, del, list),
  * the store's audit log, a configuration check, and the visit rules'
- * conflicts listing and approval (the same code as the server: visits.h).  It finds the data
+ * conflicts listing and approval (the same code as the server: visits.h),
+ * and the ACL file's check and explain (lib/acl.h).  It finds the data
  * directory and users file exactly as visitdavd does (built-in defaults,
  * then --config FILE, then --data DIR) and may run while the server runs:
  * users file edits are atomic renames the server notices by mtime, and LMDB
@@ -9,6 +10,7 @@
  * Must not: take a password from the command line (it would show in ps and
  * shell history), echo one to the terminal, or print stored text (audit
  * summaries come from clients) without neutralising control characters. */
+#include "acl.h"
 #include "config.h"
 #include "store.h"
 #include "users.h"
@@ -53,6 +55,12 @@ static const char usage_text[] =
     "  approve PATH RULE     accept a collision: add X-VISIT-APPROVED:RULE to the\n"
     "                        event at PATH (/calendars/USER/CAL/NAME.ics); its\n"
     "                        flags and those of the other visits are recomputed\n"
+    "  acl check [FILE]      check the ACL file (default: the config's acl);\n"
+    "                        OK, or every error as file:line:column: reason\n"
+    "  acl explain USER METHOD PATH\n"
+    "                        why USER may or may not do METHOD on PATH under\n"
+    "                        the config's ACL file: the privilege needed, the\n"
+    "                        verdict and the deciding rule\n"
     "  help                  show this text\n"
     "\n"
     "Options:\n"
@@ -605,6 +613,53 @@ static int cmd_approve(const vd_config *c, int argc, char **argv)
     return rc;
 }
 
+/* ---------- acl: check, explain ---------- */
+
+static int cmd_acl_explain(const vd_config *c, char **argv)
+{
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_acl *a = NULL;
+    char *path = NULL;
+    vd_err e = vd_path_decode(argv[2], &path, &d);
+    if (e != VD_OK)
+        return fail("acl explain: PATH", &d, e);
+    if ((e = vd_acl_load(c->acl_file, &a, &d)) != VD_OK) {
+        free(path);
+        return fail("acl", &d, e);
+    }
+    if (!c->acl_file)
+        fputs("visitdav: no acl file configured: built-in rules only\n", stderr);
+    vd_buf out = VD_BUF_INIT;
+    vd_acl_explain(a, argv[0], argv[1], path, &out);
+    fputs(out.data ? out.data : "", stdout);
+    vd_buf_free(&out);
+    vd_acl_free(a);
+    free(path);
+    return 0;
+}
+
+/* acl check [FILE]: OK or every error (exit 1); acl explain USER METHOD PATH */
+static int cmd_acl(const vd_config *c, int argc, char **argv)
+{
+    if (argc >= 1 && argc <= 2 && strcmp(argv[0], "check") == 0) {
+        const char *file = argc == 2 ? argv[1] : c->acl_file;
+        if (!file)
+            return usage_error("acl check: no FILE given and the config sets no acl%s", NULL);
+        vd_buf errs = VD_BUF_INIT;
+        size_t n = vd_acl_check_file(file, &errs);
+        if (n)
+            fputs(errs.data, stderr);
+        else
+            printf("OK\n");
+        vd_buf_free(&errs);
+        return n ? 1 : 0;
+    }
+    if (argc == 4 && strcmp(argv[0], "explain") == 0)
+        return cmd_acl_explain(c, argv + 1);
+    return usage_error("acl: want 'check [FILE]' or 'explain USER METHOD PATH'%s", NULL);
+}
+
 /* ---------- main ---------- */
 
 /* --opt VALUE or --opt=VALUE; advances *i past what it consumed. */
@@ -644,7 +699,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "user") && strcmp(cmd, "audit") && strcmp(cmd, "config") &&
-        strcmp(cmd, "conflicts") && strcmp(cmd, "approve"))
+        strcmp(cmd, "conflicts") && strcmp(cmd, "approve") && strcmp(cmd, "acl"))
         return usage_error("unknown command '%s'", cmd);
     vd_config c;
     int rc = load_config(&g, &c);
@@ -658,6 +713,8 @@ int main(int argc, char **argv)
         rc = cmd_conflicts(&c, argc - i, argv + i);
     else if (strcmp(cmd, "approve") == 0)
         rc = cmd_approve(&c, argc - i, argv + i);
+    else if (strcmp(cmd, "acl") == 0)
+        rc = cmd_acl(&c, argc - i, argv + i);
     else
         rc = cmd_config(&g, &c, argc - i, argv + i);
     vd_config_clear(&c);
