@@ -758,11 +758,19 @@ static void parse_rule(parser *p, const char *s, const char *e)
         ERR_AT(p, s, "too many rules (at most %d)", RULES_MAX);
         return;
     }
-    r.text = arena_str(&a->arena, s, (size_t)(e - s));
-    if (!r.text || !grow(&a->rule, &a->cap_rules, a->n_rules + 1, sizeof *a->rule)) {
+    char *text = arena_get(&a->arena, (size_t)(e - s) + 1);
+    if (!text || !grow(&a->rule, &a->cap_rules, a->n_rules + 1, sizeof *a->rule)) {
         out_of_memory(p);
         return;
     }
+    size_t n = 0;   /* kept for explain: blanks (tabs, CRs) collapsed to one space */
+    for (const char *x = s; x < e; x++)
+        if (!is_ws(*x))
+            text[n++] = *x;
+        else if (text[n - 1] != ' ')
+            text[n++] = ' ';
+    text[n] = '\0';
+    r.text = text;
     a->rule[a->n_rules++] = r;
 }
 

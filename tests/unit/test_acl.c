@@ -466,6 +466,15 @@ static void test_explain(void)
              "-> allowed: write, by acl.conf.example:%d: allow write on /calendars/{report}/** to everyone\n",
              line_of("allow write on /calendars/{report}"));
     explain("carol", "MOVE", "/calendars/bob/visits/a.ics", want);
+    /* the rule is quoted with its blanks collapsed; an unknown method needs admin */
+    vd_acl *a = parse("[rules]\r\n  allow\tread,  write \ton /x/**  to everyone # why\r\n");
+    vd_buf b = VD_BUF_INIT;
+    vd_acl_explain(a, "u", "BREW", "/x/y", &b);
+    CHECK_STR(b.data, "u BREW /x/y needs admin (unknown method: taken as admin)\n"
+                      "-> denied: no rule grants admin or more on this path to u (rules considered: 3)\n"
+                      "   u holds write here, by t.conf:2: allow read, write on /x/** to everyone\n");
+    vd_buf_free(&b);
+    vd_acl_free(a);
     explain("grace", "OPTIONS", "/", "grace OPTIONS / needs no privilege\n-> allowed: OPTIONS needs no privilege\n");
     explain("", "GET", "/", "(unauthenticated) GET / needs read (or read-masked: masked view)\n"
                             "-> denied: not authenticated\n");
