@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -538,12 +539,12 @@ static void test_reload(const char *path)
     CHECK(vd_acldb_open("/nonexistent/acl.conf", &none, &d) == VD_EIO && none == NULL);
 }
 
-typedef struct worker { vd_acldb *db; int bad; long checks; volatile int *stop; } worker;
+typedef struct worker { vd_acldb *db; int bad; long checks; atomic_int *stop; } worker;
 
 static void *work(void *arg)
 {
     worker *w = arg;
-    while (!*w->stop) {
+    while (!atomic_load(w->stop)) {
         const vd_acl *a = vd_acldb_acquire(w->db);
         for (int i = 0; i < 50; i++) {
             unsigned p = vd_acl_privs(a, "u", "/shared/x.ics", NULL);
@@ -565,7 +566,7 @@ static void test_threads(const char *path)
     CHECK(vd_acldb_open(path, &db, &d) == VD_OK);
     if (!db)
         return;
-    volatile int stop = 0;
+    atomic_int stop = 0;
     worker w[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
@@ -579,7 +580,7 @@ static void test_threads(const char *path)
         ok += e == VD_OK;
         refused += e == VD_EINVAL;
     }
-    stop = 1;
+    atomic_store(&stop, 1);
     long checks = 0;
     int bad = 0;
     for (int i = 0; i < 4; i++) {
