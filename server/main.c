@@ -4,6 +4,7 @@
  * sigwait(), so no handler code runs in signal context.
  * Must not: serve requests itself or keep state the handlers depend on
  * beyond the vd_server it hands to the listeners. */
+#include "../lib/acl.h"
 #include "../lib/config.h"
 #include "../lib/store.h"
 #include "../lib/users.h"
@@ -128,6 +129,20 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);   /* a client hanging up is not our death */
 }
 
+/* issue 4: SIGHUP re-reads the ACL file; one that fails to parse leaves
+ * the rules in force unchanged (never fail open) and the log says why. */
+static void reload_acl(vd_server *s)
+{
+    vd_diag d = {0};
+    if (!s->acl)
+        return;
+    if (vd_acldb_reload(s->acl, &d) != VD_OK)
+        vd_log("acl %s not reloaded, previous rules stay in force: %s", s->cfg->acl_file,
+               d.message[0] ? d.message : "error");
+    else
+        vd_log("acl %s reloaded", s->cfg->acl_file);
+}
+
 static void wait_for_shutdown(vd_server *s, const sigset_t *set)
 {
     for (;;) {
@@ -136,6 +151,7 @@ static void wait_for_shutdown(vd_server *s, const sigset_t *set)
             continue;
         if (sig == SIGHUP) {
             vd_server_reload(s);
+            reload_acl(s);
             continue;
         }
         vd_log("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -164,6 +180,12 @@ static int open_all(const options *o, vd_server *s)
     /* issue 3: a bad customer or rules file at start is fatal (file:line) */
     if (vd_visits_open(s, &d) != VD_OK) {
         fprintf(stderr, "visitdavd: %s\n", d.message[0] ? d.message : "cannot load the visit rules");
+        return 1;
+    }
+    /* issue 4: a bad ACL file at start is fatal (file:line:column); no
+     * `acl` key: the built-in own-home rule only (s->acl stays NULL) */
+    if (s->cfg->acl_file && vd_acldb_open(s->cfg->acl_file, &s->acl, &d) != VD_OK) {
+        fprintf(stderr, "visitdavd: %s\n", d.message[0] ? d.message : "cannot load the ACL file");
         return 1;
     }
     if (o->demo && vd_demo_seed_calendars(s, &d) != VD_OK) {
@@ -224,6 +246,8 @@ out:
     }
     vd_userdb_close(s.users);
     vd_visits_close(&s);
+    if (s.acl)
+        vd_acldb_close(s.acl);
     vd_store_close(s.store);
     vd_config_clear(&cfg);
     return rc;

@@ -4,6 +4,7 @@
  * PROPPATCH, mkcol-response and mkcalendar-response.
  * Must not: know what a property's value is (props.c does), touch LMDB
  * outside vd_store_* calls, or parse XML itself (davxml does). */
+#include "access.h"
 #include "conditional.h"
 #include "methods.h"
 #include "props.h"
@@ -76,8 +77,10 @@ static vd_err pf_child_coll(const vd_coll *c, void *ctx)
     pf_state *st = ctx;
     vd_node m;
     vd_props_coll_node(&m, c);
-    uint32_t p = vd_access_privs(st->r, &m);
-    if (p & VD_PRIV_READ)           /* members the user may not read are left out */
+    /* collections the user holds no privilege on (homes: nor on any of
+     * their calendars) are left out (access.h) */
+    uint32_t p = vd_access_privs_txn(st->r, st->t, &m);
+    if (vd_access_coll_visible(p))
         pf_respond(st, &m, p);
     return VD_OK;
 }
@@ -93,9 +96,16 @@ static vd_err pf_child_res(const vd_res *res, void *ctx)
     vd_node m;
     vd_props_member_node(&m, pm->coll, res, &pm->st->pathbuf);
     uint32_t p = vd_access_privs(pm->st->r, &m);
-    if (p & VD_PRIV_READ)
-        pf_respond(pm->st, &m, p);
-    return VD_OK;
+    if (!(p & VD_PRIV_READ))
+        return VD_OK;
+    /* issue 4: a non-owner's members as they see them (masked getetag,
+     * getcontentlength, calendar-data); hidden ones are left out */
+    vd_access_view v;
+    vd_err e = vd_access_view_of(pm->st->r, &m, p, NULL, &v);
+    if (e == VD_OK && v.level != VD_MASK_HIDDEN)
+        pf_respond(pm->st, &v.node, v.privs);
+    vd_access_view_clear(&v);
+    return e;
 }
 
 typedef struct name_list {
@@ -167,11 +177,38 @@ static void pf_children(pf_state *st, const vd_node *n)
     }
 }
 
+/* The target as r->user may see it, in v (access.h: a collection is
+ * visible with any privilege, an event with read unless hidden from this
+ * viewer, then 404 as if absent); false after answering. */
+static bool pf_target(pf_state *st, const vd_node *n, vd_access_view *v)
+{
+    uint32_t privs = vd_access_privs_txn(st->r, st->t, n);
+    if (n->kind == VD_NODE_RES ? !(privs & VD_PRIV_READ) : !vd_access_coll_visible(privs)) {
+        need_privileges(st->r);
+        return false;
+    }
+    if (n->kind != VD_NODE_RES) {
+        v->node = *n;           /* a view node: borrows n */
+        v->privs = privs;
+        return true;
+    }
+    if (vd_access_view_of(st->r, n, privs, NULL, v) != VD_OK) {
+        vd_resp_errorf(st->r, 500, "out of memory");
+        return false;
+    }
+    if (v->level == VD_MASK_HIDDEN) {
+        vd_resp_errorf(st->r, 404, "not found");
+        return false;
+    }
+    return true;
+}
+
 void vd_method_propfind(vd_request *r)
 {
     vd_diag d = {0};
     vd_propfind pf = {0};
     vd_node n = {0};
+    vd_access_view view = {0};
     pf_state st = { .r = r, .pf = &pf, .brief = vd_req_brief(r) };
     int depth = vd_req_depth(r, -1);
     if (depth == -2) {
@@ -197,19 +234,17 @@ void vd_method_propfind(vd_request *r)
         vd_resp_errorf(r, 404, "not found");
         goto out;
     }
-    uint32_t privs = vd_access_privs(r, &n);
-    if (!(privs & VD_PRIV_READ)) {
-        need_privileges(r);
+    if (!pf_target(&st, &n, &view))
         goto out;
-    }
     vd_ms_begin(&st.ms);
-    pf_respond(&st, &n, privs);
+    pf_respond(&st, &view.node, view.privs);
     if (depth == 1)
         pf_children(&st, &n);
     vd_ms_end(&st.ms);
     brief_headers(r, st.brief);
     vd_resp_multistatus(r, &st.ms);
 out:
+    vd_access_view_clear(&view);
     vd_txn_end(st.t);
     vd_node_clear(&n);
     vd_propset_free(&st.ps);

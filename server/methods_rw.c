@@ -15,6 +15,7 @@
 #include "calobj.h"
 #include "conditional.h"
 #include "methods.h"
+#include "props.h"
 #include "visits.h"
 
 #include "../lib/ical.h"
@@ -107,6 +108,33 @@ static vd_err need_parent_priv(vd_request *r, vd_txn *t, const char *path, uint3
         e = need_priv(r, &p, need, err);
     vd_node_clear(&p);
     return e;
+}
+
+/* issue 4 (access.h): a collection is readable with any privilege on it
+ * (homes: also with one on a calendar inside, looked up in t). */
+static vd_err need_visible(vd_request *r, vd_txn *t, const vd_node *n, rw_err *err)
+{
+    if (vd_access_coll_visible(vd_access_privs_txn(r, t, n)))
+        return VD_OK;
+    return need_priv(r, n, VD_PRIV_READ, err);
+}
+
+/* issue 4: a write over an event its writer sees masked (a CLASS, or
+ * read-masked) is refused: the masked copy must never replace the event. */
+static vd_err need_unmasked(vd_request *r, const vd_node *n, rw_err *err)
+{
+    if (n->kind != VD_NODE_RES || vd_access_is_owner(r, n))
+        return VD_OK;
+    vd_ical *ic = n->res.uid ? vd_ical_load(n->res.data, n->res.len) : NULL;
+    vd_mask_level l = vd_access_mask_level(r, n, ic);
+    vd_ical_free(ic);
+    if (l == VD_MASK_NONE)
+        return VD_OK;
+    err->priv = "read";
+    snprintf(err->priv_path, sizeof err->priv_path, "%s", n->path);
+    vd_diag_set(&err->d, 403, NULL, NULL, "%s may not read all of %s, so may not replace it",
+                r->user ? r->user : "anonymous", err->priv_path);
+    return VD_EPRECOND;
 }
 
 /* Turn a failed handler into a response: err when it says what happened,
@@ -362,22 +390,57 @@ static bool get_conditional(vd_request *r, vd_txn *t, const vd_node *n, const ch
     return true;
 }
 
+/* A non-owner gets the event as they may see it (access.h): a masked
+ * copy with its own ETag, 404 when it is hidden from them. */
 static void get_resource(vd_request *r, vd_txn *t, const vd_node *n)
 {
-    const vd_res *res = &n->res;
-    if (get_conditional(r, t, n, res->etag))
-        return;
+    vd_access_view v;
+    if (vd_access_view_of(r, n, vd_access_privs(r, n), NULL, &v) != VD_OK) {
+        vd_resp_errorf(r, 500, "out of memory");
+        goto out;
+    }
+    if (v.level == VD_MASK_HIDDEN) {
+        vd_resp_errorf(r, 404, "nothing exists at %s", n->path);
+        goto out;
+    }
+    const vd_res *res = &v.node.res;
+    if (get_conditional(r, t, &v.node, res->etag))
+        goto out;
     const char *ct = res->content_type && *res->content_type ? res->content_type
                                                              : "application/octet-stream";
     vd_resp_set(r, 200, ct, res->data, res->len);
     header_etag(r, res->etag);
     header_last_modified(r, res->modified);
+out:
+    vd_access_view_clear(&v);
 }
+
+typedef struct merge_walk {
+    vd_request *r;
+    const vd_coll *coll;
+    bool owner;
+    vd_ical_merge *m;
+    vd_buf pathbuf;
+} merge_walk;
 
 static vd_err merge_cb(const vd_res *res, void *ctx)
 {
-    vd_ical_merge_add(ctx, res->data, res->len);   /* unparseable data is skipped */
-    return VD_OK;
+    merge_walk *w = ctx;
+    if (w->owner) {
+        vd_ical_merge_add(w->m, res->data, res->len);   /* unparseable data is skipped */
+        return VD_OK;
+    }
+    vd_node m = {0};
+    vd_access_view v;
+    vd_props_member_node(&m, w->coll, res, &w->pathbuf);
+    uint32_t p = vd_access_privs(w->r, &m);
+    if (!(p & VD_PRIV_READ))
+        return VD_OK;
+    vd_err e = vd_access_view_of(w->r, &m, p, NULL, &v);
+    if (e == VD_OK && v.level != VD_MASK_HIDDEN)
+        vd_ical_merge_add(w->m, v.node.res.data, v.node.res.len);
+    vd_access_view_clear(&v);
+    return e;
 }
 
 /* GET on a calendar: the whole calendar as one text/calendar document, so
@@ -389,10 +452,12 @@ static void get_calendar(vd_request *r, vd_txn *t, const vd_node *n)
     if (get_conditional(r, t, n, etag))
         return;
     char *name = calendar_name(t, &n->coll);
-    vd_ical_merge *m = vd_ical_merge_new(name);
-    vd_err e = vd_store_res_list(t, n->coll.id, merge_cb, m);
+    merge_walk w = {.r = r, .coll = &n->coll, .owner = vd_access_is_owner(r, n),
+                    .m = vd_ical_merge_new(name)};
+    vd_err e = vd_store_res_list(t, n->coll.id, merge_cb, &w);
     vd_buf out = VD_BUF_INIT;
-    vd_ical_merge_finish(m, &out);
+    vd_ical_merge_finish(w.m, &out);
+    vd_buf_free(&w.pathbuf);
     if (e != VD_OK) {
         rw_err err = {0};
         finish_error(r, e, &err);
@@ -409,6 +474,9 @@ typedef struct listing {
     vd_buf *b;
     const char *coll_path;
     size_t n;
+    vd_request *r;              /* issue 4: members the user may not see are left out */
+    const vd_coll *coll;
+    vd_buf pathbuf;
 } listing;
 
 static void listing_line(listing *l, const char *path, const char *note)
@@ -421,24 +489,38 @@ static void listing_line(listing *l, const char *path, const char *note)
 
 static vd_err listing_coll_cb(const vd_coll *c, void *ctx)
 {
-    listing_line(ctx, c->path, c->kind == VD_COLL_CALENDAR ? "  (calendar)" : "");
+    listing *l = ctx;
+    vd_node m;
+    vd_props_coll_node(&m, c);
+    if (vd_access_coll_visible(vd_access_privs(l->r, &m)))
+        listing_line(l, c->path, c->kind == VD_COLL_CALENDAR ? "  (calendar)" : "");
     return VD_OK;
 }
 
 static vd_err listing_res_cb(const vd_res *res, void *ctx)
 {
     listing *l = ctx;
-    char *path = str_cat(l->coll_path, res->name);
-    listing_line(l, path, "");
-    free(path);
-    return VD_OK;
+    vd_node m;
+    vd_access_view v;
+    vd_props_member_node(&m, l->coll, res, &l->pathbuf);
+    uint32_t p = vd_access_privs(l->r, &m);
+    if (!(p & VD_PRIV_READ))
+        return VD_OK;
+    vd_err e = vd_access_view_of(l->r, &m, p, NULL, &v);
+    if (e == VD_OK && v.level != VD_MASK_HIDDEN) {
+        char *path = str_cat(l->coll_path, res->name);
+        listing_line(l, path, "");
+        free(path);
+    }
+    vd_access_view_clear(&v);
+    return e;
 }
 
 /* GET on a home or plain collection: a plain-text list of its members. */
 static void get_listing(vd_request *r, vd_txn *t, const vd_node *n)
 {
     vd_buf b = VD_BUF_INIT;
-    listing l = {&b, n->coll.path, 0};
+    listing l = {&b, n->coll.path, 0, r, &n->coll, VD_BUF_INIT};
     vd_buf_printf(&b, "Members of %s:\n\n", n->coll.path);
     vd_err e = vd_store_coll_children(t, n->coll.path, listing_coll_cb, &l);
     if (e == VD_OK)
@@ -450,6 +532,7 @@ static void get_listing(vd_request *r, vd_txn *t, const vd_node *n)
         vd_resp_set(r, 200, "text/plain; charset=utf-8", b.data, b.len);
     }
     vd_buf_free(&b);
+    vd_buf_free(&l.pathbuf);
 }
 
 /* GET on "/", the principals tree or "/calendars/": a short text page. */
@@ -482,8 +565,10 @@ void vd_method_get(vd_request *r)
         e = vd_resolve(r->srv, t, r->path, &n);
     if (e == VD_OK && n.kind == VD_NODE_NONE)
         e = FAIL(&err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
-    if (e == VD_OK && (n.kind == VD_NODE_RES || n.kind == VD_NODE_COLL))
+    if (e == VD_OK && n.kind == VD_NODE_RES)
         e = need_priv(r, &n, VD_PRIV_READ, &err);
+    else if (e == VD_OK && n.kind == VD_NODE_COLL)
+        e = need_visible(r, t, &n, &err);
     if (e != VD_OK) {
         finish_error(r, e, &err);
         goto out;
@@ -547,6 +632,8 @@ static vd_err put_check(put_ctx *c, vd_txn *t, vd_node *n)
         e = need_priv(r, n, VD_PRIV_WRITE_CONTENT, &c->err);
     else
         e = need_parent_priv(r, t, r->path, VD_PRIV_BIND, &c->err);
+    if (e == VD_OK)
+        e = need_unmasked(r, n, &c->err);
     if (e != VD_OK)
         return e;
     return cond_check(r, t, n, &c->err.d);
@@ -754,6 +841,7 @@ typedef struct cm_ctx {
     rw_err err;
     bool created;
     char *reject_xml;        /* owned: a visit-rules reject body (err.xml) */
+    vd_access_view view;     /* issue 4: the source as a non-owner sees it */
 } cm_ctx;
 
 /* Store bytes (an owned snapshot) as dst_coll/name: validated like a PUT
@@ -848,6 +936,30 @@ static vd_err copy_tree(cm_ctx *c, vd_txn *t, const vd_coll *src, const char *ds
     return e;
 }
 
+/* issue 4 (access.h): a non-owner copies what they see (the masked copy;
+ * a hidden event is 404), moves only what they see whole, and copies or
+ * moves a whole collection only with admin on it (its members would
+ * otherwise leave unmasked). */
+static vd_err cm_check_view(cm_ctx *c, const vd_node *src)
+{
+    vd_request *r = c->r;
+    vd_access_view_clear(&c->view);
+    if (vd_access_is_owner(r, src))
+        return VD_OK;
+    if (src->kind == VD_NODE_COLL) {
+        uint32_t missing = VD_PRIV_ALL & ~vd_access_privs(r, src);
+        return missing ? need_priv(r, src, missing & (~missing + 1), &c->err) : VD_OK;
+    }
+    vd_err e = vd_access_view_of(r, src, vd_access_privs(r, src), NULL, &c->view);
+    if (e != VD_OK)
+        return e;
+    if (c->view.level == VD_MASK_HIDDEN)
+        return FAIL(&c->err.d, 404, NULL, NULL, "nothing exists at %s", src->path);
+    if (c->move && c->view.level != VD_MASK_NONE)
+        return need_unmasked(r, src, &c->err);
+    return VD_OK;
+}
+
 /* Source checks: it exists, may be copied/moved, the Depth fits, and the
  * user holds read (COPY) or unbind on its parent (MOVE). */
 static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
@@ -872,6 +984,8 @@ static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
         return FAIL(&c->err.d, 400, NULL, NULL, "COPY of a collection takes Depth 0 or infinity");
     vd_err e = c->move ? need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, &c->err)
                        : need_priv(r, src, VD_PRIV_READ, &c->err);
+    if (e == VD_OK)
+        e = cm_check_view(c, src);
     if (e != VD_OK)
         return e;
     /* The preconditions apply to the request target, the source */
@@ -958,7 +1072,7 @@ static vd_err cm_unbind_dest(cm_ctx *c, vd_txn *t, const vd_node *dp, const vd_n
 static vd_err cm_resource(cm_ctx *c, vd_txn *t, const vd_node *src, const vd_node *dp,
                           const vd_node *dn, const char *dname)
 {
-    const vd_res *sr = &src->res;
+    const vd_res *sr = c->view.masked && !c->move ? &c->view.node.res : &src->res;
     const char *sct = sr->content_type && *sr->content_type ? sr->content_type
                                                            : "application/octet-stream";
     char *data = mem_dup(sr->data, sr->len), *ctype = mem_dup(sct, strlen(sct));
@@ -1083,6 +1197,7 @@ static void copy_or_move(vd_request *r, bool move)
     else
         vd_resp_status(r, c.created ? 201 : 204);   /* RFC 4918 9.8.5 / 9.9.4 */
     free(c.reject_xml);
+    vd_access_view_clear(&c.view);
     free(dst);
 }
 

@@ -6,6 +6,7 @@
  * Must not: compute property values (props.c), evaluate filters or parse
  * iCalendar beyond vd_ical_* calls, or write to the store (REPORT is a read:
  * one read transaction per request). */
+#include "access.h"
 #include "methods.h"
 #include "props.h"
 
@@ -30,6 +31,7 @@ typedef struct rep {
     vd_buf pathbuf;
     bool brief;
     char *req_tz;           /* TZID of the request's C:timezone, or NULL */
+    vd_access_view view;    /* issue 4: a resource target as the user sees it */
 } rep;
 
 static void fail(vd_request *r, int status, const char *ns, const char *precond, const char *msg)
@@ -152,8 +154,15 @@ static void query_one(rep *x, const vd_coll *cal, const vd_res *res)
     if (!(p & VD_PRIV_READ) || !res->uid)
         return;
     vd_ical *ic = vd_ical_load(res->data, res->len);
-    if (ic && vd_ical_matches(ic, x->q->filter, query_tz(x, cal)))
-        emit(x, &m, p, ic, x->req_tz);
+    vd_access_view v = {0};
+    /* issue 4: the filter runs on what the viewer sees (the masked copy),
+     * so a text-match cannot probe hidden fields; hidden events are left out */
+    if (ic && vd_access_view_of(x->r, &m, p, ic, &v) == VD_OK && v.level != VD_MASK_HIDDEN) {
+        const vd_ical *vic = vd_access_view_ical(&v);
+        if (vic && vd_ical_matches(vic, x->q->filter, query_tz(x, cal)))
+            emit(x, &v.node, v.privs, vic, x->req_tz);
+    }
+    vd_access_view_clear(&v);
     vd_ical_free(ic);
 }
 
@@ -234,6 +243,7 @@ static void multiget_one(rep *x, const char *href)
 {
     char *path = NULL;
     vd_node hn = {0};
+    vd_access_view v = {0};
     if (vd_href_decode(href, &path, NULL) != VD_OK) {
         vd_ms_status(&x->ms, href, 404);
         return;
@@ -241,13 +251,16 @@ static void multiget_one(rep *x, const char *href)
     if (in_scope(x, path) && vd_resolve(x->r->srv, x->t, path, &hn) == VD_OK &&
         hn.kind == VD_NODE_RES) {
         uint32_t p = vd_access_privs(x->r, &hn);
-        if (p & VD_PRIV_READ) {
-            emit(x, &hn, p, NULL, NULL);
+        /* issue 4: masked for a non-owner; a hidden event is a 404 too */
+        if ((p & VD_PRIV_READ) && vd_access_view_of(x->r, &hn, p, NULL, &v) == VD_OK &&
+            v.level != VD_MASK_HIDDEN) {
+            emit(x, &v.node, v.privs, NULL, NULL);
             goto out;
         }
     }
     vd_ms_status(&x->ms, path, 404);
 out:
+    vd_access_view_clear(&v);
     vd_node_clear(&hn);
     free(path);
 }
@@ -288,7 +301,7 @@ static vd_err sync_home_cb(const vd_coll *c, void *ctx)
     vd_node m;
     vd_props_coll_node(&m, c);
     uint32_t p = vd_access_privs(x->r, &m);
-    if (p & VD_PRIV_READ)
+    if (vd_access_coll_visible(p))
         emit(x, &m, p, NULL, NULL);
     return VD_OK;
 }
@@ -318,10 +331,14 @@ static void sync_member(rep *x, const char *name, bool deleted)
     if (!deleted && vd_store_res_get(x->t, x->n.coll.id, name, &res) == VD_OK) {
         vd_props_member_node(&m, &x->n.coll, &res, &x->pathbuf);
         uint32_t p = vd_access_privs(x->r, &m);
-        if (p & VD_PRIV_READ) {
-            emit(x, &m, p, NULL, NULL);
-            return;
-        }
+        /* issue 4: masked getetag for a non-owner; what is hidden from the
+         * viewer (or unreadable) is left out of the report entirely */
+        vd_access_view v = {0};
+        if ((p & VD_PRIV_READ) && vd_access_view_of(x->r, &m, p, NULL, &v) == VD_OK &&
+            v.level != VD_MASK_HIDDEN)
+            emit(x, &v.node, v.privs, NULL, NULL);
+        vd_access_view_clear(&v);
+        return;
     }
     /* RFC 6578 3.5.2: a removed member is a response-level 404 */
     vd_buf_reset(&x->pathbuf);
@@ -631,7 +648,8 @@ static void expand_href(rep *x, const char *path, const vd_qname *subs, size_t n
  * empty sets); anything else is returned as PROPFIND would. */
 static void expand_property(rep *x)
 {
-    vd_propctx c = { .r = x->r, .txn = x->t, .n = &x->n, .privs = x->privs, .cache = &x->cache };
+    vd_propctx c = { .r = x->r, .txn = x->t, .n = &x->view.node, .privs = x->view.privs,
+                     .cache = &x->cache };
     vd_propset sub = {0};
     vd_buf val = VD_BUF_INIT;
     const vd_report *q = x->q;
@@ -666,12 +684,25 @@ static void expand_property(rep *x)
  * dispatch
  * ===================================================================== */
 
+/* access.h: a collection is visible with any privilege (the members a
+ * report visits are filtered one by one), a resource needs read. */
 static bool may_run(rep *x)
 {
-    uint32_t need = VD_PRIV_READ;
     if (x->q->kind == VD_REPORT_FREE_BUSY_QUERY)   /* RFC 4791 6.1.1 */
-        need = VD_PRIV_READ | VD_PRIV_READ_FREEBUSY;
-    return (x->privs & need) != 0;
+        return (x->privs & (VD_PRIV_READ | VD_PRIV_READ_FREEBUSY)) != 0;
+    if (x->n.kind == VD_NODE_COLL)
+        return vd_access_coll_visible(x->privs);
+    return (x->privs & VD_PRIV_READ) != 0;
+}
+
+/* issue 4: a resource target as the user sees it, in x->view (x->n stays
+ * the stored one: calendar-query masks its members itself); false when
+ * hidden from the user or on error. */
+static bool view_target(rep *x)
+{
+    if (vd_access_view_of(x->r, &x->n, x->privs, NULL, &x->view) != VD_OK)
+        return false;
+    return x->n.kind != VD_NODE_RES || x->view.level != VD_MASK_HIDDEN;
 }
 
 static void run(rep *x)
@@ -706,7 +737,7 @@ void vd_method_report(vd_request *r)
         vd_resp_errorf(r, 404, "not found");
         goto out;
     }
-    x.privs = vd_access_privs(r, &x.n);
+    x.privs = vd_access_privs_txn(r, x.t, &x.n);
     if (q.kind == VD_REPORT_UNKNOWN || !vd_props_report_supported(&x.n, q.kind)) {
         /* RFC 3253 3.6 */
         fail(r, 403, VD_NS_DAV, "supported-report",
@@ -718,8 +749,13 @@ void vd_method_report(vd_request *r)
         fail(r, 403, VD_NS_DAV, "need-privileges", "you may not read this");
         goto out;
     }
+    if (!view_target(&x)) {
+        vd_resp_errorf(r, 404, "not found");
+        goto out;
+    }
     run(&x);
 out:
+    vd_access_view_clear(&x.view);
     vd_txn_end(x.t);
     vd_node_clear(&x.n);
     vd_propset_free(&x.ps);
