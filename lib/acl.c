@@ -122,21 +122,19 @@ static char *arena_str(chunk **head, const char *s, size_t n)
     return p;
 }
 
-/* Make room for need elements of size bytes in *p. */
-static bool grow(void *p, size_t *cap, size_t need, size_t size)
+/* Room for need elements of size bytes: the (maybe moved) array, or NULL
+ * without memory (p is then untouched).  *cap is updated on success. */
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
 {
-    void **pp = p;
     if (need <= *cap)
-        return true;
+        return p;
     size_t n = *cap ? *cap * 2 : 8;
     while (n < need)
         n *= 2;
-    void *q = realloc(*pp, n * size);
-    if (!q)
-        return false;
-    *pp = q;
-    *cap = n;
-    return true;
+    void *q = realloc(p, n * size);
+    if (q)
+        *cap = n;
+    return q;
 }
 
 /* ------------------------------------------------------------------ */
@@ -279,10 +277,14 @@ static void list_free(list *l)
 static bool list_add(list *l, const char *name, uint32_t id)
 {
     size_t c1 = l->cap, c2 = l->cap;
-    if (!grow(&l->names, &c1, l->n + 1, sizeof *l->names) ||
-        !grow(&l->ids, &c2, l->n + 1, sizeof *l->ids))
+    const char **names = grow(l->names, &c1, l->n + 1, sizeof *l->names);
+    if (names)
+        l->names = names;
+    uint32_t *ids = names ? grow(l->ids, &c2, l->n + 1, sizeof *l->ids) : NULL;
+    if (!ids)
         return false;
-    l->cap = c1 < c2 ? c1 : c2;
+    l->ids = ids;
+    l->cap = c1 < c2 ? c1 : c2;   /* both arrays hold at least this many */
     l->names[l->n] = name;
     l->ids[l->n++] = id;
     return true;
@@ -324,8 +326,11 @@ static uint32_t user_intern(vd_acl *a, const char *s, size_t n)
     uint32_t id = nmap_get(&a->users, s, n);
     if (id != ID_NONE)
         return id;
-    if (a->n_users >= NAMES_MAX || !grow(&a->user, &a->cap_users, a->n_users + 1, sizeof *a->user))
+    const char **users = a->n_users < NAMES_MAX
+                         ? grow(a->user, &a->cap_users, a->n_users + 1, sizeof *a->user) : NULL;
+    if (!users)
         return ID_NONE;
+    a->user = users;
     char *k = arena_str(&a->arena, s, n);
     if (!k || !nmap_put(&a->users, k, n, (uint32_t)a->n_users))
         return ID_NONE;
@@ -472,7 +477,10 @@ static void parse_section(parser *p, const char *s, const char *e)
         return;
     }
     char *key = arena_str(&a->arena, nm, (size_t)(nme - nm));
-    if (!key || !grow(g, cap, *n + 1, sizeof **g) || !nmap_put(m, key, (size_t)(nme - nm), (uint32_t)*n)) {
+    group *ng = key ? grow(*g, cap, *n + 1, sizeof **g) : NULL;
+    if (ng)
+        *g = ng;
+    if (!ng || !nmap_put(m, key, (size_t)(nme - nm), (uint32_t)*n)) {
         out_of_memory(p);
         return;
     }
@@ -759,10 +767,12 @@ static void parse_rule(parser *p, const char *s, const char *e)
         return;
     }
     char *text = arena_get(&a->arena, (size_t)(e - s) + 1);
-    if (!text || !grow(&a->rule, &a->cap_rules, a->n_rules + 1, sizeof *a->rule)) {
+    rule *rules = text ? grow(a->rule, &a->cap_rules, a->n_rules + 1, sizeof *a->rule) : NULL;
+    if (!rules) {
         out_of_memory(p);
         return;
     }
+    a->rule = rules;
     size_t n = 0;   /* kept for explain: blanks (tabs, CRs) collapsed to one space */
     for (const char *x = s; x < e; x++)
         if (!is_ws(*x))
