@@ -340,6 +340,11 @@ static void sync_member(rep *x, const char *name, bool deleted)
         vd_access_view_clear(&v);
         return;
     }
+    /* A viewer of busy time only never got an event: no deletions either.
+     * (Others get every deletion: the store does not remember whether the
+     * deleted event was hidden from them; a 404 names only its href.) */
+    if (!(x->privs & VD_PRIV_READ))
+        return;
     /* RFC 6578 3.5.2: a removed member is a response-level 404 */
     vd_buf_reset(&x->pathbuf);
     vd_buf_puts(&x->pathbuf, x->n.coll.path);
