@@ -12,6 +12,8 @@ Expectations come from issue 4, lib/acl.h and lib/ical_mask.h; the table
 of views is acl_helpers.VIEW.  Team aggregate calendars, group
 principals, feeds and outbox free-busy are not tested here.
 """
+import uuid
+
 import pytest
 
 from acl_helpers import (ALICE_CAL, ALICE_OTHER, ANON, BUSY, CALDATA, CONF, CUPS, FRANK, FULL,
@@ -344,46 +346,97 @@ def test_sync_collection_initial(org, viewer):
         assert m.status is None and m.text(GETETAG), "%s: %s without getetag" % (viewer, h)
 
 
-@pytest.mark.parametrize("viewer", ["bob", "carol", "grace"])
-def test_sync_collection_changes_hide_private_events(org, viewer):
-    """Incremental sync reports a teammate's public change but neither the
-    creation, the change nor the deletion of a private event."""
-    def sync(token):
-        r = org.call(viewer, "REPORT", ALICE_CAL, sync_body(token),
-                     {"Depth": "1", "Content-Type": XML_CT}, listing=True)
-        ms = Multistatus(r)
-        assert ms.sync_token
-        assert secret not in r.text, "%s's sync shows the private event" % viewer
-        return ms
+class Syncer:
+    """Incremental sync-collection on alice's calendar as one viewer."""
 
-    alice = org.s["alice"]
-    priv_href = ALICE_CAL + scratch_name()
-    priv_uid = "scratch-priv-%s@acl.test" % priv_href[-14:-4]
-    secret = "scratchpriv-%s" % priv_href[-14:-4]
-    token = sync(None).sync_token
-    pub_href, _, pub_uid = org.scratch()
-    r = put(alice, priv_href, scratch_ics(priv_uid, secret, ["CLASS:PRIVATE"]))
+    def __init__(self, org, viewer, secrets=()):
+        self.org, self.viewer, self.secrets = org, viewer, secrets
+        self.token = self.sync()[1]
+
+    def sync(self):
+        tok = getattr(self, "token", None)
+        r = self.org.call(self.viewer, "REPORT", ALICE_CAL, sync_body(tok),
+                          {"Depth": "1", "Content-Type": XML_CT}, listing=True)
+        ms = Multistatus(r)
+        assert ms.sync_token, "sync-collection without a sync-token"
+        for s in self.secrets:
+            assert s not in r.text, "%s's sync shows %r" % (self.viewer, s)
+        return members(ms), ms.sync_token
+
+    def changes(self):
+        """{href: MSResponse} since the last call."""
+        got, self.token = self.sync()
+        return got
+
+
+def private_scratch(org):
+    """alice creates a CLASS:PRIVATE event: (href, uid, secret summary)."""
+    href = ALICE_CAL + scratch_name()
+    tag = href[-14:-4]
+    uid, secret = "scratch-priv-%s@acl.test" % tag, "scratchpriv-%s" % tag
+    r = put(org.s["alice"], href, scratch_ics(uid, secret, ["CLASS:PRIVATE"]))
     assert r.status_code == 201
-    ms = sync(token)
-    hrefs = set(members(ms))
-    assert pub_href in hrefs, "the public change is not reported: %s" % sorted(hrefs)
+    return href, uid, secret
+
+
+@pytest.mark.parametrize("viewer", ["bob", "carol", "grace"])
+def test_sync_changes_show_public_not_private_events(org, viewer):
+    """Incremental sync reports a new and a changed public event, but
+    neither the creation nor a change of a private one."""
+    alice = org.s["alice"]
+    tag = uuid.uuid4().hex[:10]
+    sy = Syncer(org, viewer, ["scratchpriv-" + tag])
+    pub_href, _, pub_uid = org.scratch()
+    priv_href = ALICE_CAL + "scratch-%s.ics" % tag
+    priv_uid = "scratch-priv-%s@acl.test" % tag
+    assert put(alice, priv_href, scratch_ics(priv_uid, "scratchpriv-" + tag,
+                                             ["CLASS:PRIVATE"])).status_code == 201
+    hrefs = set(sy.changes())
+    assert pub_href in hrefs, "the new public event is not reported: %s" % sorted(hrefs)
     assert priv_href not in hrefs, "%s's sync reports alice's new private event" % viewer
 
-    token = ms.sync_token
-    r = put(alice, priv_href, scratch_ics(priv_uid, secret + " moved", ["CLASS:PRIVATE"]))
+    r = put(alice, priv_href, scratch_ics(priv_uid, "scratchpriv-" + tag, ["CLASS:PRIVATE"]))
     assert r.status_code in (200, 204)
     assert put(alice, pub_href, scratch_ics(pub_uid, "changed")).status_code in (200, 204)
-    ms = sync(token)
-    hrefs = set(members(ms))
-    assert pub_href in hrefs and priv_href not in hrefs, sorted(hrefs)
+    hrefs = set(sy.changes())
+    assert pub_href in hrefs, "the public change is not reported: %s" % sorted(hrefs)
+    assert priv_href not in hrefs, "%s's sync reports a change of a private event" % viewer
 
-    token = ms.sync_token
+
+@pytest.mark.parametrize("viewer", ["bob", "carol", "grace"])
+def test_sync_does_not_report_deleting_a_private_event(org, viewer):
+    """The viewer never saw the private event: its deletion is no news to
+    them (a 404 entry would reveal its href and that it existed)."""
+    alice = org.s["alice"]
+    priv_href, _, secret = private_scratch(org)
+    pub_href, _, _ = org.scratch()
+    sy = Syncer(org, viewer, [secret])
     assert req(alice, "DELETE", priv_href).status_code in (200, 204)
     assert req(alice, "DELETE", pub_href).status_code in (200, 204)
-    ms = sync(token)
-    hrefs = set(members(ms))
-    assert pub_href in hrefs, "the public deletion is not reported"
+    hrefs = set(sy.changes())
+    assert pub_href in hrefs, "the public deletion is not reported: %s" % sorted(hrefs)
     assert priv_href not in hrefs, "%s's sync reports the private event's deletion" % viewer
+
+
+@pytest.mark.parametrize("viewer", ["bob", "carol", "grace"])
+def test_sync_reports_an_event_turning_private_as_removed(org, viewer):
+    """A public event alice makes private leaves the viewer's calendar
+    (sync: 404, GET: 404), and comes back when it is public again."""
+    alice = org.s["alice"]
+    href, _, uid = org.scratch()
+    secret = "turnedpriv-" + uuid.uuid4().hex[:10]
+    sy = Syncer(org, viewer, [secret])
+    assert put(alice, href, scratch_ics(uid, secret, ["CLASS:PRIVATE"])).status_code in (200, 204)
+    got = sy.changes()
+    assert href in got, "%s's sync does not remove the event turned private" % viewer
+    assert got[href].status == 404, "%s: the event turned private is reported with %s" % (
+        viewer, got[href].status)
+    assert org.call(viewer, "GET", href).status_code == 404
+    assert put(alice, href, scratch_ics(uid, "public again")).status_code in (200, 204)
+    got = sy.changes()
+    assert href in got and got[href].status is None and got[href].text(GETETAG), \
+        "%s: the event public again is not reported" % viewer
+    assert org.call(viewer, "GET", href).status_code == 200
 
 
 # ---------------------------------------------------------------- free-busy
