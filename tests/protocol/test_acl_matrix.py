@@ -235,6 +235,72 @@ def test_move_event_out(org, viewer):
     assert dst.status_code == 404, "a refused MOVE created the destination"
 
 
+@pytest.mark.parametrize("key", [e.key for e in SEEDED])
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_copy_out_takes_only_the_viewers_copy(org, viewer, key):
+    """COPY into the viewer's own calendar copies what the viewer may read
+    of the event, nothing more (a copy is then the viewer's own event)."""
+    ev = EVENTS[key]
+    owner = "bob" if viewer == ANON else viewer
+    dest = (ALICE_OTHER if viewer == "alice" else "/calendars/%s/visits/" % owner) \
+        + scratch_name("moved")
+    r = org.call(viewer, "COPY", ev.href, None,
+                 {"Destination": org.srv.url + dest, "Overwrite": "F"})
+    dst = org.call(owner, "GET", dest)
+    if viewer == ANON:
+        assert_401(r)
+    else:
+        level = VIEW[viewer][key]
+        if level == NONE:
+            assert r.status_code in (403, 404), "dan COPY %s: %d" % (key, r.status_code)
+        elif level == HIDDEN:
+            assert r.status_code == 404, "%s COPY of the private event: %d %s" % (
+                viewer, r.status_code, r.text[:300])
+        elif viewer == "bob" and r.status_code == 403:
+            pass        # refusing to copy a masked event is fine too
+        else:
+            assert r.status_code == 201, "%s COPY %s: %d %s" % (viewer, key, r.status_code,
+                                                                r.text[:300])
+            assert dst.status_code == 200
+            check_view(level, ev, dst.text, "%s's COPY of %s" % (viewer, key))
+            return
+    assert dst.status_code == 404, "a refused COPY created the destination"
+    assert org.alice_get(ev.href).headers["ETag"] == org.etags[key]
+
+
+def classed_scratch(org, cls):
+    href = ALICE_CAL + scratch_name()
+    r = put(org.s["alice"], href, scratch_ics(summary="classed " + cls, extra=["CLASS:" + cls]))
+    assert r.status_code == 201
+    return href, org.alice_get(href).headers["ETag"]
+
+
+@pytest.mark.parametrize("cls", ["PRIVATE", "CONFIDENTIAL"])
+@pytest.mark.parametrize("method", ["DELETE", "MOVE", "PUT"])
+def test_a_writer_cannot_change_what_is_masked_or_hidden_from_them(org, method, cls):
+    """carol may write alice's calendar, but alice's private event is
+    hidden from her and the confidential one shows as "Busy": she may not
+    delete, move away or overwrite either blind (masked copies are
+    read-only; a hidden event answers as if it did not exist)."""
+    href, etag = classed_scratch(org, cls)
+    dest = "/calendars/carol/visits/" + scratch_name("moved")
+    headers = {}
+    body = None
+    if method == "MOVE":
+        headers = {"Destination": org.srv.url + dest, "Overwrite": "F"}
+    elif method == "PUT":
+        headers = {"Content-Type": ICS_CT}
+        body = scratch_ics(summary="overwritten by carol")
+    r = org.call("carol", method, href, body, headers)
+    allowed = (403, 404) if cls == "PRIVATE" else (403,)
+    assert r.status_code in allowed, "carol %s of alice's %s event: %d %s" % (
+        method, cls, r.status_code, r.text[:300])
+    after = org.alice_get(href)
+    assert after.status_code == 200 and after.headers["ETag"] == etag, \
+        "carol's %s changed alice's %s event" % (method, cls)
+    assert req(org.s["carol"], "GET", dest).status_code == 404
+
+
 # ---------------------------------------------------------------- calendar-query
 @pytest.mark.parametrize("viewer", VIEWERS)
 def test_calendar_query_time_range(org, viewer):
