@@ -319,6 +319,77 @@ def test_calendar_query_time_range(org, viewer):
         check_view(VIEW[viewer][ev.key], ev, data, "%s calendar-query" % viewer)
 
 
+CALDATA_VARIANTS = {
+    "expand": '<C:calendar-data><C:expand start="%s" end="%s"/></C:calendar-data>' % MARCH,
+    "limit-recurrence-set": ('<C:calendar-data><C:limit-recurrence-set start="%s" end="%s"/>'
+                             '</C:calendar-data>' % MARCH),
+    "partial": ('<C:calendar-data><C:comp name="VCALENDAR"><C:allprop/>'
+                '<C:comp name="VEVENT"><C:prop name="UID"/><C:prop name="SUMMARY"/>'
+                '<C:prop name="DESCRIPTION"/><C:prop name="LOCATION"/><C:prop name="ATTENDEE"/>'
+                '<C:comp name="VALARM"><C:allprop/></C:comp></C:comp></C:comp>'
+                '</C:calendar-data>'),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(CALDATA_VARIANTS))
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_calendar_data_variants_serve_the_viewers_copy(org, viewer, variant):
+    """expand, limit-recurrence-set and a partial calendar-data asking for
+    the masked fields by name all work on the viewer's copy (every answer
+    goes through the leak grep)."""
+    body = ('<?xml version="1.0" encoding="utf-8"?>'
+            '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<D:prop><D:getetag/>%s</D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+            '<C:comp-filter name="VEVENT">%s</C:comp-filter></C:comp-filter></C:filter>'
+            '</C:calendar-query>' % (CALDATA_VARIANTS[variant], time_range(*MARCH)))
+    r = org.call(viewer, "REPORT", ALICE_CAL, body, {"Depth": "1", "Content-Type": XML_CT},
+                 listing=True)
+    if viewer == ANON:
+        return assert_401(r)
+    if viewer == "dan":
+        return assert_no_event_data(r)
+    got = members(Multistatus(r))
+    assert set(got) == visible_hrefs(viewer), "%s finds %s" % (viewer, sorted(got))
+    for ev in visible(viewer):
+        data = got[ev.href].text(CALDATA)
+        assert data, "%s: no calendar-data for %s" % (viewer, ev.key)
+        comp = the_vevent(data)
+        assert comp.value("UID") == ev.uid
+        level = VIEW[viewer][ev.key]
+        if level == MASKED:
+            assert comp.value("SUMMARY") == "Visit: ACME Industrial", data
+        elif level == BUSY:
+            assert comp.value("SUMMARY") == "Busy", data
+        if level in (FULL, NOALARM) and variant == "partial":
+            assert comp.value("DESCRIPTION") == ev.comp.value("DESCRIPTION"), data
+        if level != FULL:
+            assert not comp.walk("VALARM"), "%s gets a VALARM via %s:\n%s" % (viewer, variant, data)
+
+
+@pytest.mark.parametrize("key", [e.key for e in SEEDED])
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_propfind_depth0_on_an_event(org, viewer, key):
+    ev = EVENTS[key]
+    r = org.call(viewer, "PROPFIND", ev.href,
+                 propfind_body([GETETAG, q(DAV, "getcontentlength"), q(DAV, "displayname")]),
+                 {"Depth": "0", "Content-Type": XML_CT})
+    if viewer == ANON:
+        return assert_401(r)
+    level = VIEW[viewer][key]
+    if level == NONE:
+        return assert_no_event_data(r)
+    if level == HIDDEN:
+        missing = org.call(viewer, "PROPFIND", MISSING, propfind_body([GETETAG]),
+                           {"Depth": "0", "Content-Type": XML_CT})
+        assert r.status_code == 404 == missing.status_code, \
+            "%s PROPFIND of the private event: %d (missing: %d)" % (
+                viewer, r.status_code, missing.status_code)
+        return
+    etag = Multistatus(r).get(ev.href).text(GETETAG)
+    assert etag == viewer_get(org, viewer, ev).headers["ETag"], "%s: PROPFIND ETag %s" % (
+        viewer, etag)
+
+
 # filter -> {event key: the views in which the event matches}
 TEXT_CASES = {
     "pub-description": (text_match("DESCRIPTION", "desc-secret-4242"), {"pub": (FULL, NOALARM)}),
