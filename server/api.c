@@ -1,8 +1,8 @@
 /* api.c - the JSON API under /api/v1/ (api.h): request parsing and the
- * answer; the listing itself is vd_visits_conflicts_json (visits.h), the
- * same code the admin command runs.
+ * answer; the listing itself is vd_visits_conflicts_json_for (visits.h),
+ * the same code the admin command runs.
  * Must not: write to the store, or widen what a user may see beyond
- * vd_visits_may_list. */
+ * vd_visits_may_list and (issue 4) the calendars they may read. */
 #include "api.h"
 
 #include "visits.h"
@@ -74,7 +74,7 @@ static void conflicts(vd_request *r)
     vd_buf out = VD_BUF_INIT;
     vd_err e = vd_store_read(r->srv->store, &t);
     if (e == VD_OK)
-        e = vd_visits_conflicts_json(t, r->srv, o.v, o.n, start, end, &out);
+        e = vd_visits_conflicts_json_for(t, r->srv, r->user, o.v, o.n, start, end, &out);
     vd_txn_end(t);
     if (e != VD_OK)
         vd_resp_errorf(r, 500, "the conflicts could not be read: %s", vd_strerror(e));

@@ -11,6 +11,7 @@
 #include "calobj.h"
 #include "visits_int.h"
 
+#include "../lib/acl.h"
 #include "../lib/customers.h"
 #include "../lib/davxml.h"
 #include "../lib/hash.h"
@@ -594,6 +595,7 @@ static vd_err src_by_owner(void *ctx, const char *owner, vd_time s, vd_time e, c
 typedef struct vis {
     vd_visit v;
     char *ref;                  /* decoded collection path + name */
+    char *team;                 /* the owner's team (v.team), owned */
     vd_visit_info info;
     vd_instance *inst;
     bool is_event;              /* only VEVENTs are visits */
@@ -604,9 +606,43 @@ typedef struct vis {
 static void vis_clear(vis *a)
 {
     free(a->ref);
+    free(a->team);
     free(a->inst);
     vd_visit_info_clear(&a->info);
     memset(a, 0, sizeof *a);
+}
+
+/* issue 4: with an ACL file, teams come from it (the first team the rep
+ * is a member of) and the managers of the rep's teams approve; rules.conf
+ * `members` and `approvers` stay as the fallback.  The team is copied: the
+ * ACL may be reloaded while the check runs. */
+static char *team_of(vd_vctx *x, const char *owner)
+{
+    const char *t = NULL;
+    char *copy = NULL;
+    if (owner && x->srv && x->srv->acl) {
+        const vd_acl *a = vd_acldb_acquire(x->srv->acl);
+        if ((t = vd_acl_team_of(a, owner)) && !(copy = strdup(t)))
+            abort();
+        vd_acldb_release(x->srv->acl, a);
+    }
+    if (!copy && (t = vd_rules_team_of(x->rules, owner)) && !(copy = strdup(t)))
+        abort();
+    return copy;
+}
+
+bool vd_visits_acl_manages(vd_server *s, const char *user, const char *owner)
+{
+    bool yes = false;
+    if (!s || !s->acl || !user || !owner)
+        return false;
+    const vd_acl *a = vd_acldb_acquire(s->acl);
+    for (size_t i = 0, n = vd_acl_team_count(a); i < n && !yes; i++) {
+        const char *t = vd_acl_team_name(a, i);
+        yes = vd_acl_is_member(a, t, owner) && vd_acl_is_manager(a, t, user);
+    }
+    vd_acldb_release(s->acl, a);
+    return yes;
 }
 
 /* Fill a from w's object: strip the server's flags first, so the marker
@@ -640,9 +676,10 @@ static vd_err analyse(vd_vctx *x, const vd_visits_write *w, vis *a)
                           &a->inst, &n, &truncated);
     if (e != VD_OK)
         return e;
+    a->team = team_of(x, w->coll->owner);
     a->v = (vd_visit){
         .ref = a->ref, .owner = w->coll->owner,
-        .team = vd_rules_team_of(x->rules, w->coll->owner),
+        .team = a->team,
         .customer_id = cu ? cu->id : NULL,
         .looks_like_visit = a->info.x_customer != NULL,
         .has_purpose = a->info.has_purpose,
@@ -888,7 +925,8 @@ static vd_err store_visit(vd_vctx *x, vd_visits_write *w, bool recheck, vd_put_r
         old_mask = approvals_of(old.data, old.len);
     else if (e != VD_ENOTFOUND)
         return e;
-    bool approver = w->admin || vd_rules_is_approver(x->rules, w->actor);
+    bool approver = w->admin || vd_rules_is_approver(x->rules, w->actor) ||
+                    vd_visits_acl_manages(x->srv, w->actor, w->coll->owner);
     if ((e = analyse(x, w, &a)) != VD_OK)
         goto out;
     a.v.approved = a.requested & (approver ? ALL_RULES : old_mask);

@@ -109,8 +109,17 @@ vd_err vd_visits_coll_moved(vd_txn *t, vd_server *s, const char *path);
 vd_err vd_visits_conflicts_json(vd_txn *t, vd_server *s, const char *const *owners,
                                 size_t n_owners, vd_time start, vd_time end, vd_buf *out);
 
+/* (issue 4) The same for viewer: with an ACL file, only the visits in
+ * calendars viewer holds some privilege on (read-free-busy or more) are
+ * listed (their flags may name other visits: rule, href, owner, times).
+ * viewer NULL: every visit (the admin command). */
+vd_err vd_visits_conflicts_json_for(vd_txn *t, vd_server *s, const char *viewer,
+                                    const char *const *owners, size_t n_owners,
+                                    vd_time start, vd_time end, vd_buf *out);
+
 /* May viewer list the conflicts of owner's visits?  viewer NULL (the admin
- * command) or an approver: anyone's; else only their own.  With team: only
+ * command) or an approver (issue 4: also a manager of a team of the ACL
+ * file owner is a member of): anyone's; else only their own.  With team: only
  * when owner is a member of team (rules.conf members). */
 bool vd_visits_may_list(vd_server *s, const char *viewer, const char *team, const char *owner);
 /* The rules' horizon_days in seconds. */

@@ -37,6 +37,9 @@ typedef struct vd_vctx {
 } vd_vctx;
 
 void vd_vctx_open(vd_vctx *x, vd_txn *t, vd_server *s, const char *actor);
+/* (issue 4) Does user manage a team of the ACL file that owner is a member
+ * of?  False without an ACL file.  In visits.c. */
+bool vd_visits_acl_manages(vd_server *s, const char *user, const char *owner);
 void vd_vctx_close(vd_vctx *x);
 /* The collection with id (cached; the pointer is valid until the next
  * call).  *out NULL with VD_OK when it is gone. */

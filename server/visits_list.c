@@ -10,6 +10,7 @@
 
 #include "calobj.h"
 
+#include "../lib/acl.h"
 #include "../lib/hash.h"
 #include "../lib/path.h"
 
@@ -48,6 +49,7 @@ typedef struct lentry {
 
 typedef struct listing {
     vd_vctx *x;
+    const char *viewer;                 /* issue 4: readable calendars only */
     vd_time start, end;
     lvisit *v;
     size_t n, cap;
@@ -208,13 +210,24 @@ static vd_err list_flag(listing *l, const lvisit *v, const char *owner, const ch
     return err;
 }
 
+/* issue 4: does viewer hold any privilege on the calendar at path? */
+static bool may_see(vd_server *s, const char *viewer, const char *path)
+{
+    if (!viewer || !s->acl)
+        return true;
+    const vd_acl *a = vd_acldb_acquire(s->acl);
+    bool yes = vd_acl_privs(a, viewer, path, NULL) != 0;
+    vd_acldb_release(s->acl, a);
+    return yes;
+}
+
 /* The flags stored on visit v. */
 static vd_err list_visit(listing *l, const lvisit *v)
 {
     vd_res r;
     const vd_coll_slot *c = NULL;
     vd_err e = vd_vctx_coll(l->x, v->coll_id, &c);
-    if (e != VD_OK || !c)
+    if (e != VD_OK || !c || !may_see(l->x->srv, l->viewer, c->path))
         return e;
     char *owner = xstrdup(c->owner), *path = malloc(strlen(c->path) + strlen(v->name) + 1);
     if (!path)
@@ -315,9 +328,16 @@ static void write_json(const listing *l, vd_buf *out)
 vd_err vd_visits_conflicts_json(vd_txn *t, vd_server *s, const char *const *owners,
                                 size_t n_owners, vd_time start, vd_time end, vd_buf *out)
 {
+    return vd_visits_conflicts_json_for(t, s, NULL, owners, n_owners, start, end, out);
+}
+
+vd_err vd_visits_conflicts_json_for(vd_txn *t, vd_server *s, const char *viewer,
+                                    const char *const *owners, size_t n_owners,
+                                    vd_time start, vd_time end, vd_buf *out)
+{
     vd_vctx x;
     vd_vctx_open(&x, t, s, NULL);
-    listing l = {.x = &x, .start = start, .end = end};
+    listing l = {.x = &x, .viewer = viewer, .start = start, .end = end};
     vd_err e = VD_OK;
     for (size_t i = 0; e == VD_OK && i < n_owners; i++)
         e = vd_store_visits_by_owner(t, owners[i], start, end, on_owned, &l);
@@ -432,12 +452,26 @@ vd_err vd_visits_approve(vd_server *s, const char *actor, const char *path, cons
     return vd_store_write(s->store, actor, "APPROVE", approve_fn, &a);
 }
 
+/* issue 4: a member of team by the ACL file, else by rules.conf. */
+static bool in_team(vd_server *s, const vd_rules *r, const char *team, const char *owner)
+{
+    if (s->acl) {
+        const vd_acl *a = vd_acldb_acquire(s->acl);
+        bool yes = vd_acl_is_member(a, team, owner);
+        vd_acldb_release(s->acl, a);
+        if (yes)
+            return true;
+    }
+    const char *t = vd_rules_team_of(r, owner);
+    return t && strcmp(t, team) == 0;
+}
+
 bool vd_visits_may_list(vd_server *s, const char *viewer, const char *team, const char *owner)
 {
     const vd_rules *r = s->rules ? vd_rulesdb_acquire(s->rules) : NULL;
-    const char *t = team ? vd_rules_team_of(r, owner) : NULL;
-    bool ok = owner && (!viewer || strcmp(viewer, owner) == 0 || vd_rules_is_approver(r, viewer))
-              && (!team || (t && strcmp(t, team) == 0));
+    bool ok = owner && (!viewer || strcmp(viewer, owner) == 0 || vd_rules_is_approver(r, viewer) ||
+                        vd_visits_acl_manages(s, viewer, owner))
+              && (!team || in_team(s, r, team, owner));
     if (r)
         vd_rulesdb_release(s->rules, r);
     return ok;
