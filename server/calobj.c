@@ -10,6 +10,8 @@
 
 #include "visits.h"
 
+#include "../lib/hash.h"
+#include "../lib/ical_mask.h"
 #include "../lib/path.h"
 
 #include <stdio.h>
@@ -165,6 +167,41 @@ static void reset_data(vd_calobj *o)
     o->len = o->sent_len;
 }
 
+/* The marker of member name: "{urn:visitdav:unseen}m<16 hex>" (a hash:
+ * a property name is shorter than a member name may be). */
+static void unseen_clark(const char *name, char clark[64], char xml[128])
+{
+    char h[17];
+    vd_etag_of(name, strlen(name), h);
+    snprintf(clark, 64, "{" VD_CALOBJ_UNSEEN_NS "}m%s", h);
+    snprintf(xml, 128, "<U:m%s xmlns:U=\"" VD_CALOBJ_UNSEEN_NS "\"/>", h);
+}
+
+bool vd_calobj_unseen(vd_txn *t, uint64_t coll_id, const char *name)
+{
+    char clark[64], xml[128];
+    const char *v = NULL;
+    unseen_clark(name, clark, xml);
+    return vd_store_prop_get(t, coll_id, NULL, clark, &v) == VD_OK;
+}
+
+/* issue 4: keep the "never seen" marker of name true after a store of ic
+ * (calobj.h).  Only a change of the mark touches the collection. */
+static vd_err mark_unseen(vd_txn *t, const vd_ical *ic, uint64_t coll_id, const char *name,
+                          bool created)
+{
+    char clark[64], xml[128];
+    const char *v = NULL;
+    bool priv = vd_ical_mask_level(ic, VD_MASK_NONE) == VD_MASK_HIDDEN;
+    unseen_clark(name, clark, xml);
+    bool marked = vd_store_prop_get(t, coll_id, NULL, clark, &v) == VD_OK;
+    if (priv && created && !marked)
+        return vd_store_prop_set(t, coll_id, NULL, clark, xml);
+    if (!priv && marked)
+        return vd_store_prop_remove(t, coll_id, NULL, clark);
+    return VD_OK;
+}
+
 vd_err vd_calobj_store(vd_txn *t, vd_calobj *o, const vd_coll *coll, const char *name,
                        const char *replaced_uid, vd_calobj_stored *out, vd_diag *d)
 {
@@ -190,8 +227,10 @@ vd_err vd_calobj_store(vd_txn *t, vd_calobj *o, const vd_coll *coll, const char 
         .inst = o->inst, .n_inst = o->n_inst, .open_ended = o->open_ended,
         .summary = vd_ical_summary(o->ic),
     };
-    if (!o->srv)
-        return vd_store_res_put(t, &p, &out->put);
+    if (!o->srv) {
+        e = vd_store_res_put(t, &p, &out->put);
+        return e == VD_OK ? mark_unseen(t, o->ic, coll->id, name, out->put.created) : e;
+    }
     /* Issue 3: the visit rules, in this txn; they may rewrite the bytes. */
     vd_visits_write w = {.srv = o->srv, .actor = o->actor, .admin = o->admin,
                          .coll = coll, .name = name, .ic = o->ic, .put = p};
@@ -207,7 +246,7 @@ vd_err vd_calobj_store(vd_txn *t, vd_calobj *o, const vd_coll *coll, const char 
     vd_visits_write_clear(&w);
     out->bytes_changed = o->len != o->sent_len
                          || (o->len && memcmp(o->data, o->sent, o->len) != 0);
-    return e;
+    return e == VD_OK ? mark_unseen(t, o->ic, coll->id, name, out->put.created) : e;
 }
 
 void vd_calobj_clear(vd_calobj *o)

@@ -68,4 +68,16 @@ void vd_calobj_clear(vd_calobj *o);
  * absent, utf-8 or us-ascii charset)? */
 bool vd_calobj_media_ok(const char *ct);
 
+/* (issue 4) "Never seen" markers.  A member created CLASS:PRIVATE, and
+ * private in every version since, was never served to anyone but its
+ * owner (access.h); vd_calobj_store marks it with a dead property of its
+ * calendar, which survives its deletion, so sync-collection leaves its
+ * changes and its deletion out of other viewers' reports while an event
+ * that turns private after being seen is reported as removed.  The first
+ * non-private version removes the mark for good.  The markers' namespace
+ * is protected and never listed (props.c). */
+#define VD_CALOBJ_UNSEEN_NS "urn:visitdav:unseen"
+/* Is member name of calendar coll_id marked "never seen", in txn t? */
+bool vd_calobj_unseen(vd_txn *t, uint64_t coll_id, const char *name);
+
 #endif

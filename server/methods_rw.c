@@ -119,9 +119,11 @@ static vd_err need_visible(vd_request *r, vd_txn *t, const vd_node *n, rw_err *e
     return need_priv(r, n, VD_PRIV_READ, err);
 }
 
-/* issue 4: a write over an event its writer sees masked (a CLASS, or
- * read-masked) is refused: the masked copy must never replace the event. */
-static vd_err need_unmasked(vd_request *r, const vd_node *n, rw_err *err)
+/* issue 4: a write over (or a delete or move of) an event its writer sees
+ * masked (a CLASS, or read-masked) is refused: nobody changes blind, and a
+ * masked copy must never replace the event.  hidden_404: an event hidden
+ * from them answers as if absent (DELETE, MOVE), else 403 (PUT). */
+static vd_err need_unmasked(vd_request *r, const vd_node *n, bool hidden_404, rw_err *err)
 {
     if (n->kind != VD_NODE_RES || vd_access_is_owner(r, n))
         return VD_OK;
@@ -130,11 +132,23 @@ static vd_err need_unmasked(vd_request *r, const vd_node *n, rw_err *err)
     vd_ical_free(ic);
     if (l == VD_MASK_NONE)
         return VD_OK;
+    if (l == VD_MASK_HIDDEN && hidden_404)
+        return FAIL(&err->d, 404, NULL, NULL, "nothing exists at %s", n->path);
     err->priv = "read";
     snprintf(err->priv_path, sizeof err->priv_path, "%s", n->path);
     vd_diag_set(&err->d, 403, NULL, NULL, "%s may not read all of %s, so may not replace it",
                 r->user ? r->user : "anonymous", err->priv_path);
     return VD_EPRECOND;
+}
+
+/* issue 4: a non-owner deletes, copies or moves a whole collection only
+ * with admin (D:all) on it: its members would go unmasked. */
+static vd_err need_coll_admin(vd_request *r, const vd_node *n, rw_err *err)
+{
+    if (n->kind != VD_NODE_COLL || vd_access_is_owner(r, n))
+        return VD_OK;
+    uint32_t missing = VD_PRIV_ALL & ~vd_access_privs(r, n);
+    return missing ? need_priv(r, n, missing & (~missing + 1), err) : VD_OK;
 }
 
 /* Turn a failed handler into a response: err when it says what happened,
@@ -633,7 +647,7 @@ static vd_err put_check(put_ctx *c, vd_txn *t, vd_node *n)
     else
         e = need_parent_priv(r, t, r->path, VD_PRIV_BIND, &c->err);
     if (e == VD_OK)
-        e = need_unmasked(r, n, &c->err);
+        e = need_unmasked(r, n, false, &c->err);
     if (e != VD_OK)
         return e;
     return cond_check(r, t, n, &c->err.d);
@@ -741,6 +755,9 @@ static vd_err del_txn(vd_txn *t, void *ctx)
     }
     if (e == VD_OK)
         e = need_parent_priv(r, t, n.path, VD_PRIV_UNBIND, &c->err);
+    if (e == VD_OK)
+        e = n.kind == VD_NODE_RES ? need_unmasked(r, &n, true, &c->err)
+                                  : need_coll_admin(r, &n, &c->err);
     if (e == VD_OK)
         e = cond_check(r, t, &n, &c->err.d);
     if (e == VD_OK && n.kind == VD_NODE_RES)
@@ -946,17 +963,15 @@ static vd_err cm_check_view(cm_ctx *c, const vd_node *src)
     vd_access_view_clear(&c->view);
     if (vd_access_is_owner(r, src))
         return VD_OK;
-    if (src->kind == VD_NODE_COLL) {
-        uint32_t missing = VD_PRIV_ALL & ~vd_access_privs(r, src);
-        return missing ? need_priv(r, src, missing & (~missing + 1), &c->err) : VD_OK;
-    }
+    if (src->kind == VD_NODE_COLL)
+        return need_coll_admin(r, src, &c->err);
     vd_err e = vd_access_view_of(r, src, vd_access_privs(r, src), NULL, &c->view);
     if (e != VD_OK)
         return e;
     if (c->view.level == VD_MASK_HIDDEN)
         return FAIL(&c->err.d, 404, NULL, NULL, "nothing exists at %s", src->path);
     if (c->move && c->view.level != VD_MASK_NONE)
-        return need_unmasked(r, src, &c->err);
+        return need_unmasked(r, src, true, &c->err);
     return VD_OK;
 }
 

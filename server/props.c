@@ -7,6 +7,8 @@
  * Adding a live property is one line in the table below. */
 #include "props.h"
 
+#include "calobj.h"
+
 #include "../lib/path.h"
 
 #include <inttypes.h>
@@ -716,11 +718,23 @@ static const char *dead_get(vd_propctx *c, const char *ns, const char *name)
     return xml;
 }
 
+/* issue 4: the server's "never seen" markers (calobj.h) are dead
+ * properties no client may read, list or change. */
+static bool internal_ns(const char *ns)
+{
+    return ns && strcmp(ns, VD_CALOBJ_UNSEEN_NS) == 0;
+}
+
 /* One property into ps.  quiet: add nothing unless found (allprop). */
 static void eval(vd_propctx *c, const char *ns, const char *name, vd_propset *ps, bool quiet)
 {
     if (!ns)
         ns = "";
+    if (internal_ns(ns)) {
+        if (!quiet)
+            ps_slot(ps, ns, name, 404);
+        return;
+    }
     const pdef *d = find_def(ns, name, kind_of(c->n));
     if (!d || (d->flags & P_DEAD)) {
         const char *xml = dead_get(c, ns, name);
@@ -775,7 +789,7 @@ static vd_err dead_cb(const char *clark, const char *xml, void *ctx)
     }
     own(w->ps, ns);
     own(w->ps, name);
-    if (find_def(ns, name, w->kind) || ps_has(w->ps, ns, name))
+    if (internal_ns(ns) || find_def(ns, name, w->kind) || ps_has(w->ps, ns, name))
         return VD_OK;               /* a live property stored dead: done already */
     vd_propresult *r = ps_slot(w->ps, ns, name, 200);
     if (!w->names_only) {
@@ -846,6 +860,7 @@ int vd_props_check(const vd_node *n, const vd_propop *op, vd_diag *d)
     }
     const pdef *def = find_def(ns, op->name.name, k);
     bool prot = def ? (def->flags & P_PROT) != 0 : find_any(ns, op->name.name, P_PROT) != NULL;
+    prot = prot || internal_ns(ns);
     if (prot) {                     /* RFC 4918 9.2 / 16 */
         vd_diag_set(d, 403, VD_NS_DAV, "cannot-modify-protected-property",
                     "%s is a protected property", op->name.name);

@@ -7,6 +7,7 @@
  * iCalendar beyond vd_ical_* calls, or write to the store (REPORT is a read:
  * one read transaction per request). */
 #include "access.h"
+#include "calobj.h"
 #include "methods.h"
 #include "props.h"
 
@@ -324,6 +325,19 @@ static void sync_home(rep *x)
     ms_finish(x);
 }
 
+/* issue 4: is a member that is gone (deleted) or hidden now from the
+ * viewer news to them?  Only if they may have seen it: they may read the
+ * member's path, and it is not marked "never seen" (calobj.h: private
+ * since its creation).  The owner gets every removal. */
+static bool removal_is_news(rep *x, const vd_node *m)
+{
+    if (vd_access_is_owner(x->r, m))
+        return true;
+    if (!(vd_access_privs(x->r, m) & VD_PRIV_READ))
+        return false;
+    return !vd_calobj_unseen(x->t, x->n.coll.id, m->name);
+}
+
 static void sync_member(rep *x, const char *name, bool deleted)
 {
     vd_res res;
@@ -331,25 +345,27 @@ static void sync_member(rep *x, const char *name, bool deleted)
     if (!deleted && vd_store_res_get(x->t, x->n.coll.id, name, &res) == VD_OK) {
         vd_props_member_node(&m, &x->n.coll, &res, &x->pathbuf);
         uint32_t p = vd_access_privs(x->r, &m);
-        /* issue 4: masked getetag for a non-owner; what is hidden from the
-         * viewer (or unreadable) is left out of the report entirely */
+        /* issue 4: the viewer's copy (masked getetag); an event hidden from
+         * them is reported as removed if they may have seen it, else not */
         vd_access_view v = {0};
-        if ((p & VD_PRIV_READ) && vd_access_view_of(x->r, &m, p, NULL, &v) == VD_OK &&
-            v.level != VD_MASK_HIDDEN)
+        vd_err e = (p & VD_PRIV_READ) ? vd_access_view_of(x->r, &m, p, NULL, &v) : VD_OK;
+        bool shown = e == VD_OK && (p & VD_PRIV_READ) && v.level != VD_MASK_HIDDEN;
+        if (shown)
             emit(x, &v.node, v.privs, NULL, NULL);
         vd_access_view_clear(&v);
-        return;
+        if (shown || e != VD_OK || !removal_is_news(x, &m))
+            return;
+    } else {
+        vd_buf_reset(&x->pathbuf);
+        vd_buf_puts(&x->pathbuf, x->n.coll.path);
+        vd_buf_puts(&x->pathbuf, name);
+        m = (vd_node){.kind = VD_NODE_NONE, .path = x->pathbuf.data, .coll = x->n.coll,
+                      .name = (char *)name};
+        if (!removal_is_news(x, &m))
+            return;
     }
-    /* A viewer of busy time only never got an event: no deletions either.
-     * (Others get every deletion: the store does not remember whether the
-     * deleted event was hidden from them; a 404 names only its href.) */
-    if (!(x->privs & VD_PRIV_READ))
-        return;
     /* RFC 6578 3.5.2: a removed member is a response-level 404 */
-    vd_buf_reset(&x->pathbuf);
-    vd_buf_puts(&x->pathbuf, x->n.coll.path);
-    vd_buf_puts(&x->pathbuf, name);
-    vd_ms_status(&x->ms, x->pathbuf.data, 404);
+    vd_ms_status(&x->ms, m.path, 404);
 }
 
 /* sync-level: 1 or absent (OS X 10.7 sends none; then Depth, default 1).
