@@ -117,7 +117,7 @@ static vd_err child_cb(const vd_coll *c, void *ctx)
 uint32_t vd_access_privs_txn(vd_request *r, vd_txn *t, const vd_node *n)
 {
     uint32_t p = vd_access_privs(r, n);
-    if (!t || !n || n->kind != VD_NODE_COLL || n->coll.kind != VD_COLL_HOME ||
+    if (!r || !t || !n || n->kind != VD_NODE_COLL || n->coll.kind != VD_COLL_HOME ||
         !r->srv || !r->srv->acl || (p & VD_PRIV_READ))
         return p;
     child_walk w = {r, false};
