@@ -95,6 +95,8 @@ uint32_t vd_access_privs(vd_request *r, const vd_node *n)
         if (!r->srv || !r->srv->acl)    /* issue 2's rule, exactly */
             return in_own_home(r->user, n->path) ? VD_PRIV_ALL : 0;
         return dav_privs(vd_access_acl(r, n->path));
+    default:                            /* a kind not decided here: nothing */
+        break;
     }
     return 0;
 }
