@@ -323,12 +323,16 @@ static void test_example(void)
         strncat(text, setting ? line + 2 : line, sizeof text - strlen(text) - 1);
     }
     fclose(f);
-    CHECK_INT(settings, 16);
+    CHECK_INT(settings, 19);
     vd_config c, def;
     char msg[512];
     CHECK_INT(load_text(text, &c, msg, sizeof msg), VD_OK);
     if (msg[0])
         fprintf(stderr, "  example: %s\n", msg);
+    /* The three optional files are examples of paths, not defaults. */
+    CHECK(c.customers_file && strstr(c.customers_file, "/customers.csv") != NULL);
+    CHECK(c.rules_file && strstr(c.rules_file, "/rules.conf") != NULL);
+    CHECK(c.acl_file && strstr(c.acl_file, "/acl.conf") != NULL);
     vd_config_defaults(&def);
     CHECK(c.n_listen == 1 && c.listen[0] && strcmp(c.listen[0], def.listen[0]) == 0);
     CHECK(c.data_dir && strstr(c.data_dir, "/visitdav-data") != NULL);
