@@ -353,4 +353,44 @@ vd_err vd_store_links_to(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_c
 /* Visits (coll_id, name) is flagged because of. */
 vd_err vd_store_links_from(vd_txn *t, uint64_t coll_id, const char *name, vd_ref_cb cb, void *ctx);
 
+/* ---------- feeds (issue 4: secret-token subscription URLs) ----------
+ * store_feeds.c, in a named database of its own ("feeds"), opened on first
+ * use (the other databases are not touched):
+ *   feeds   selector (the token's first 16 hex digits) -> record: the rest
+ *           of the token, user, collection path, creation time
+ * A token is 64 lowercase hex digits: 32 bytes from getrandom(2).  It is
+ * looked up by its selector and the rest compared in constant time, so
+ * lookup timing tells nothing about the secret part.  These functions
+ * take the store, not a txn: each runs its own transaction (the
+ * database handle must be opened outside any other open txn of the
+ * caller's thread, and is opened by one thread at a time). */
+#define VD_FEED_TOKEN_LEN 64
+
+typedef struct vd_feed {
+    char token[VD_FEED_TOKEN_LEN + 1];
+    char *user;            /* malloc'd */
+    char *path;            /* malloc'd, the collection path (ends in '/') */
+    vd_time created;
+} vd_feed;
+void vd_feed_clear(vd_feed *f);   /* frees strings, zeroes; NULL harmless */
+
+/* A syntactically valid token (64 lowercase hex digits)? */
+bool vd_feed_token_valid(const char *token);
+
+/* Create a feed of path for user with a fresh token (out may be NULL).
+ * The caller has checked that user may read path.  Errors: VD_EINVAL
+ * (empty user or path, a path not starting and ending with '/'),
+ * VD_ETOOBIG (user over VD_STORE_MAX_OWNER, path over VD_STORE_MAX_PATH),
+ * VD_EIO (no randomness, store failure), VD_ENOMEM. */
+vd_err vd_store_feed_create(vd_store *s, const char *user, const char *path, vd_feed *out);
+/* The feed of token.  VD_ENOTFOUND for an unknown, revoked or malformed
+ * token; VD_EIO, VD_ENOMEM. */
+vd_err vd_store_feed_get(vd_store *s, const char *token, vd_feed *out);
+/* Every feed (user NULL) or those of user, in token order.  f is valid
+ * during the call only; cb returning non-OK stops the walk (returned). */
+typedef vd_err (*vd_feed_cb)(const vd_feed *f, void *ctx);
+vd_err vd_store_feed_list(vd_store *s, const char *user, vd_feed_cb cb, void *ctx);
+/* Revoke (delete) the feed of token.  VD_ENOTFOUND when there is none. */
+vd_err vd_store_feed_revoke(vd_store *s, const char *token);
+
 #endif

@@ -1,7 +1,8 @@
 /* admin.c - the `visitdav` admin command: users (add, passwd, del, list),
  * the store's audit log, a configuration check, and the visit rules'
  * conflicts listing and approval (the same code as the server: visits.h),
- * and the ACL file's check and explain (lib/acl.h).  It finds the data
+ * the ACL file's check and explain (lib/acl.h), and the secret-token
+ * feeds (create, list, revoke: lib/store.h vd_store_feed_*).  It finds the data
  * directory and users file exactly as visitdavd does (built-in defaults,
  * then --config FILE, then --data DIR) and may run while the server runs:
  * users file edits are atomic renames the server notices by mtime, and LMDB
@@ -61,6 +62,13 @@ static const char usage_text[] =
     "                        why USER may or may not do METHOD on PATH under\n"
     "                        the config's ACL file: the privilege needed, the\n"
     "                        verdict and the deciding rule\n"
+    "  feed create USER PATH create a secret subscription URL for the calendar\n"
+    "                        PATH, which USER must be able to read; prints the\n"
+    "                        URL path /feeds/TOKEN.ics (no password needed: it\n"
+    "                        serves what USER may read at each request)\n"
+    "  feed list [USER]      the feeds (of USER): URL path, user, calendar,\n"
+    "                        creation time (tab-separated)\n"
+    "  feed revoke TOKEN     revoke a feed (TOKEN or its /feeds/TOKEN.ics path)\n"
     "  help                  show this text\n"
     "\n"
     "Options:\n"
@@ -660,6 +668,162 @@ static int cmd_acl(const vd_config *c, int argc, char **argv)
     return usage_error("acl: want 'check [FILE]' or 'explain USER METHOD PATH'%s", NULL);
 }
 
+/* ---------- feeds (issue 4) ---------- */
+
+static int feed_store(const vd_config *c, vd_store **s, const char *what)
+{
+    struct stat st;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    *s = NULL;
+    if (stat(c->data_dir, &st) != 0) {
+        fprintf(stderr, "visitdav: %s: no data directory %s\n", what, c->data_dir);
+        return 1;
+    }
+    vd_store_options opt = { .no_sync = c->no_sync };
+    vd_err rc = vd_store_open(c->data_dir, &opt, s, &d);
+    return rc == VD_OK ? 0 : fail(what, &d, rc);
+}
+
+/* A feed serves a calendar: a stored one, or a team's aggregate
+ * (/teams/<team>/visits/ or .../conflicts/, virtual: teams.h). */
+static bool feedable(vd_store *s, const vd_acl *a, const char *dir)
+{
+    vd_txn *t = NULL;
+    vd_coll coll = {0};
+    bool ok = vd_store_read(s, &t) == VD_OK && vd_store_coll_get(t, dir, &coll) == VD_OK &&
+              coll.kind == VD_COLL_CALENDAR;
+    vd_coll_clear(&coll);
+    vd_txn_end(t);
+    if (ok || vd_path_depth(dir) != 3)
+        return ok;
+    char *top = vd_path_segment(dir, 0), *team = vd_path_segment(dir, 1),
+         *agg = vd_path_segment(dir, 2);
+    ok = top && team && agg && strcmp(top, "teams") == 0 && vd_acl_team_exists(a, team) &&
+         (strcmp(agg, "visits") == 0 || strcmp(agg, "conflicts") == 0);
+    free(top);
+    free(team);
+    free(agg);
+    return ok;
+}
+
+static int cmd_feed_create(const vd_config *c, const char *user, const char *raw_path)
+{
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    vd_users *u = NULL;
+    vd_acl *a = NULL;
+    vd_store *s = NULL;
+    char *path = NULL, *dir = NULL;
+    int rc = 1;
+    vd_err e = vd_users_load(c->users_file, &u, &d);
+    if (e != VD_OK)
+        return fail("feed create: users file", &d, e);
+    if (!vd_users_find(u, user)) {
+        fprintf(stderr, "visitdav: feed create: no user '%s' in %s\n", user, c->users_file);
+        goto out;
+    }
+    if ((e = vd_path_decode(raw_path, &path, &d)) != VD_OK || !(dir = vd_path_as_dir(path))) {
+        rc = fail("feed create: PATH", &d, e ? e : VD_ENOMEM);
+        goto out;
+    }
+    if ((e = vd_acl_load(c->acl_file, &a, &d)) != VD_OK) {
+        rc = fail("feed create: acl", &d, e);
+        goto out;
+    }
+    /* what the user may read today; each request checks again */
+    if (!(vd_acl_privs(a, user, dir, NULL) & (VD_ACL_MASKED | VD_ACL_READ))) {
+        fprintf(stderr, "visitdav: feed create: %s may not read %s\n", user, dir);
+        goto out;
+    }
+    if ((rc = feed_store(c, &s, "feed create")) != 0)
+        goto out;
+    rc = 1;
+    vd_feed f = {0};
+    if (!feedable(s, a, dir))
+        fprintf(stderr, "visitdav: feed create: %s is not a calendar\n", dir);
+    else if ((e = vd_store_feed_create(s, user, dir, &f)) != VD_OK)
+        rc = fail("feed create", NULL, e);
+    else
+        rc = printf("/feeds/%s.ics\n", f.token) < 0;
+    vd_feed_clear(&f);
+out:
+    vd_store_close(s);
+    vd_acl_free(a);
+    vd_users_free(u);
+    free(path);
+    free(dir);
+    return rc;
+}
+
+static vd_err print_feed(const vd_feed *f, void *ctx)
+{
+    (void)ctx;
+    char when[32];
+    struct tm tm;
+    time_t t = (time_t)f->created;
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(when, sizeof when, "%lld", (long long)f->created);
+    printf("/feeds/%s.ics\t", f->token);
+    put_clean(f->user);
+    putchar('\t');
+    put_clean(f->path);
+    printf("\t%s\n", when);
+    return VD_OK;
+}
+
+/* TOKEN, or the URL path /feeds/TOKEN.ics (as create and list print it). */
+static const char *token_arg(const char *arg, char buf[VD_FEED_TOKEN_LEN + 1])
+{
+    const char *p = strncmp(arg, "/feeds/", 7) == 0 ? arg + 7 : arg;
+    size_t n = strlen(p);
+    if (n > 4 && strcmp(p + n - 4, ".ics") == 0)
+        n -= 4;
+    if (n != VD_FEED_TOKEN_LEN)
+        return NULL;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    return vd_feed_token_valid(buf) ? buf : NULL;
+}
+
+/* feed create USER PATH | feed list [USER] | feed revoke TOKEN */
+static int cmd_feed(const vd_config *c, int argc, char **argv)
+{
+    vd_store *s = NULL;
+    int rc;
+    if (argc == 3 && strcmp(argv[0], "create") == 0)
+        return cmd_feed_create(c, argv[1], argv[2]);
+    if (argc >= 1 && argc <= 2 && strcmp(argv[0], "list") == 0) {
+        struct stat st;
+        if (stat(c->data_dir, &st) != 0)
+            return 0;                   /* no store: no feeds */
+        if ((rc = feed_store(c, &s, "feed list")) != 0)
+            return rc;
+        vd_err e = vd_store_feed_list(s, argc == 2 ? argv[1] : NULL, print_feed, NULL);
+        vd_store_close(s);
+        return e == VD_OK ? 0 : fail("feed list", NULL, e);
+    }
+    if (argc == 2 && strcmp(argv[0], "revoke") == 0) {
+        char buf[VD_FEED_TOKEN_LEN + 1];
+        const char *token = token_arg(argv[1], buf);
+        if (!token)
+            return usage_error("feed revoke: '%s' is not a feed token", argv[1]);
+        if ((rc = feed_store(c, &s, "feed revoke")) != 0)
+            return rc;
+        vd_err e = vd_store_feed_revoke(s, token);
+        vd_store_close(s);
+        if (e == VD_ENOTFOUND) {
+            fputs("visitdav: feed revoke: no such feed\n", stderr);
+            return 1;
+        }
+        if (e != VD_OK)
+            return fail("feed revoke", NULL, e);
+        puts("revoked");
+        return 0;
+    }
+    return usage_error("feed: want 'create USER PATH', 'list [USER]' or 'revoke TOKEN'%s", NULL);
+}
+
 /* ---------- main ---------- */
 
 /* --opt VALUE or --opt=VALUE; advances *i past what it consumed. */
@@ -699,7 +863,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "user") && strcmp(cmd, "audit") && strcmp(cmd, "config") &&
-        strcmp(cmd, "conflicts") && strcmp(cmd, "approve") && strcmp(cmd, "acl"))
+        strcmp(cmd, "conflicts") && strcmp(cmd, "approve") && strcmp(cmd, "acl") &&
+        strcmp(cmd, "feed"))
         return usage_error("unknown command '%s'", cmd);
     vd_config c;
     int rc = load_config(&g, &c);
@@ -715,6 +880,8 @@ int main(int argc, char **argv)
         rc = cmd_approve(&c, argc - i, argv + i);
     else if (strcmp(cmd, "acl") == 0)
         rc = cmd_acl(&c, argc - i, argv + i);
+    else if (strcmp(cmd, "feed") == 0)
+        rc = cmd_feed(&c, argc - i, argv + i);
     else
         rc = cmd_config(&g, &c, argc - i, argv + i);
     vd_config_clear(&c);

@@ -8,8 +8,10 @@
 #include "dispatch.h"
 
 #include "api.h"
+#include "feeds.h"
 #include "http.h"
 #include "methods.h"
+#include "outbox.h"
 #include "visits.h"
 
 #include <stdlib.h>
@@ -237,6 +239,13 @@ bool vd_dispatch_head(vd_request *r)
         vd_resp_header(r, "Location", "/");
         return false;
     }
+    /* issue 4: a feed URL is its own credential (feeds.c); read-only */
+    if (vd_feeds_path(r->path)) {
+        if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+            return true;
+        vd_feeds_not_allowed(r);
+        return false;
+    }
     const method_entry *e = find_method(m);
     if ((!e || e->needs_auth) && !authenticate(r))
         return false;
@@ -281,8 +290,16 @@ void vd_dispatch_body(vd_request *r)
             return;
         }
     }
+    if (!r->user && vd_feeds_path(r->path)) {   /* issue 4: GET/HEAD of a feed */
+        vd_feeds_get(r);
+        return;
+    }
     if (vd_api_path(r->path)) {     /* /api/v1/: JSON, not WebDAV */
         vd_api_handle(r);
+        return;
+    }
+    if (strcmp(r->method, "POST") == 0 && vd_outbox_is(r->path)) {
+        vd_outbox_post(r);          /* issue 4: free-busy (RFC 6638) */
         return;
     }
     if (!e->fn) {

@@ -8,7 +8,9 @@
 #include "props.h"
 
 #include "calobj.h"
+#include "outbox.h"
 
+#include "../lib/acl.h"
 #include "../lib/path.h"
 
 #include <inttypes.h>
@@ -30,9 +32,10 @@ enum {
     K_PRINC = 1u << 2,
     K_HOME = 1u << 3, K_CAL = 1u << 4, K_PLAIN = 1u << 5,
     K_RES = 1u << 6,
+    K_GROUP = 1u << 7,                   /* issue 4: a team's group principal */
 };
 #define K_COLLS (K_HOME | K_CAL | K_PLAIN)
-#define K_ALL   0x7fu
+#define K_ALL   0xffu
 
 enum {
     P_PROT = 1u << 0,     /* protected: PROPPATCH answers 403 (RFC 4918 15) */
@@ -58,7 +61,8 @@ static unsigned kind_of(const vd_node *n)
     switch (n->kind) {
     case VD_NODE_ROOT: return K_ROOT;
     case VD_NODE_PRINCIPALS: case VD_NODE_PRINCIPAL_USERS: case VD_NODE_CALENDARS: return K_VIRT;
-    case VD_NODE_PRINCIPAL: return K_PRINC;
+    case VD_NODE_PRINCIPAL:             /* server.h: a team, a user, or /principals/teams/ */
+        return n->team ? K_GROUP : n->user ? K_PRINC : K_VIRT;
     case VD_NODE_RES: return K_RES;
     case VD_NODE_COLL:
         return n->coll.kind == VD_COLL_HOME ? K_HOME
@@ -137,7 +141,7 @@ static int get_resourcetype(vd_propctx *c, const pdef *d, vd_buf *out)
     if (k == K_RES)
         return 200;                 /* empty: a plain resource */
     vd_xml_empty(out, VD_NS_DAV, "collection");
-    if (k == K_PRINC)
+    if (k == K_PRINC || k == K_GROUP)
         vd_xml_empty(out, VD_NS_DAV, "principal");
     if (k == K_CAL)
         vd_xml_empty(out, VD_NS_CALDAV, "calendar");
@@ -423,7 +427,121 @@ static int hrefs_owner(vd_propctx *c, char **out, int max)
 static int hrefs_pcs(vd_propctx *c, char **out, int max)
 {
     (void)c;
-    return one(out, max, strdup(VD_USERS_PATH));
+    int n = one(out, max, strdup(VD_USERS_PATH));
+    return n + one(out + n, max - n, strdup(VD_TEAM_PRINCIPALS_PATH));
+}
+
+/* ---------- issue 4: group principals (teams of the ACL file) ---------- */
+
+static int get_team_name(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    (void)d;
+    put_escaped(out, c->n->team);
+    return 200;
+}
+
+static int hrefs_team_self(vd_propctx *c, char **out, int max)
+{
+    return one(out, max, vd_team_principal_path(c->n->team));
+}
+
+/* The team's members and then its managers, each once (up to max when
+ * out is non-NULL, else written as hrefs to b, all of them). */
+static int team_people(vd_propctx *c, char **out, int max, vd_buf *b)
+{
+    vd_acldb *db = c->r->srv->acl;
+    const vd_acl *a = db ? vd_acldb_acquire(db) : NULL;
+    size_t nm = 0, ng = 0;
+    const char *const *m = a ? vd_acl_team_members(a, c->n->team, &nm) : NULL;
+    const char *const *g = a ? vd_acl_team_managers(a, c->n->team, &ng) : NULL;
+    int n = 0;
+    for (size_t i = 0; i < nm + ng && (!out || n < max); i++) {
+        const char *u = i < nm ? m[i] : g[i - nm];
+        if (i >= nm && vd_acl_is_member(a, c->n->team, u))
+            continue;                   /* a manager who is a member too */
+        char *p = vd_principal_path(u);
+        if (out) {
+            n += one(out + n, max - n, p);
+            continue;
+        }
+        if (p)
+            vd_xml_href(b, p);
+        free(p);
+    }
+    if (a)
+        vd_acldb_release(db, a);
+    return n;
+}
+
+static int hrefs_members(vd_propctx *c, char **out, int max)
+{
+    return team_people(c, out, max, NULL);
+}
+
+/* RFC 3744 4.3: every member, however many (get_hrefs stops at 8). */
+static int get_group_members(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    (void)d;
+    team_people(c, NULL, 0, out);
+    return 200;
+}
+
+/* The teams the user is a member or manager of (in file order). */
+static int user_teams(vd_propctx *c, char **out, int max, vd_buf *b)
+{
+    vd_acldb *db = c->r->srv->acl;
+    const vd_acl *a = db ? vd_acldb_acquire(db) : NULL;
+    size_t nt = a && c->n->user ? vd_acl_team_count(a) : 0;   /* teams do not nest */
+    int n = 0;
+    for (size_t i = 0; i < nt && (!out || n < max); i++) {
+        const char *t = vd_acl_team_name(a, i);
+        if (!vd_acl_is_member(a, t, c->n->user) && !vd_acl_is_manager(a, t, c->n->user))
+            continue;
+        char *p = vd_team_principal_path(t);
+        if (out) {
+            n += one(out + n, max - n, p);
+            continue;
+        }
+        if (p)
+            vd_xml_href(b, p);
+        free(p);
+    }
+    if (a)
+        vd_acldb_release(db, a);
+    return n;
+}
+
+static int hrefs_membership(vd_propctx *c, char **out, int max)
+{
+    return user_teams(c, out, max, NULL);
+}
+
+/* RFC 3744 4.4 */
+static int get_group_membership(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    (void)d;
+    user_teams(c, NULL, 0, out);
+    return 200;
+}
+
+/* RFC 6638 2.4.2 */
+static int get_cutype_group(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    (void)c; (void)d;
+    vd_buf_puts(out, "GROUP");
+    return 200;
+}
+
+/* RFC 6638 2.2: free-busy requests go to the outbox (outbox.c).  Only
+ * with an ACL file: without one nobody may see anyone else's busy time. */
+static int hrefs_outbox(vd_propctx *c, char **out, int max)
+{
+    return c->r->srv->acl ? one(out, max, vd_outbox_path(c->n->user)) : 0;
+}
+
+static int get_outbox(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    return c->r->srv->acl ? get_hrefs(c, d, out) : 404;
 }
 
 /* RFC 4791 6.2.1 on principals; on "/" and homes for the current user, so
@@ -498,6 +616,7 @@ static const pdef table[] = {
     /* ns     name                            flags           kinds                       get                 hrefs        check */
     { DAVNS, "resourcetype",                  PA,             K_ALL,                      get_resourcetype,   NULL,        NULL },
     { DAVNS, "displayname",                   PA,             K_PRINC,                    get_principal_name, NULL,        NULL },
+    { DAVNS, "displayname",                   PA,             K_GROUP,                    get_team_name,      NULL,        NULL },
     { DAVNS, "displayname",                   P_DEAD|P_ALLPROP, K_COLLS | K_RES,          NULL,               NULL,        NULL },
     { DAVNS, "getetag",                       PA,             K_RES,                      get_etag,           NULL,        NULL },
     { DAVNS, "getcontenttype",                PA,             K_RES,                      get_ctype,          NULL,        NULL },
@@ -506,11 +625,14 @@ static const pdef table[] = {
     { DAVNS, "creationdate",                  PA,             K_RES | K_COLLS,            get_created,        NULL,        NULL },
     { DAVNS, "current-user-principal",        P_PROT,         K_ALL,                      get_cup,            hrefs_cup,   NULL },
     { DAVNS, "principal-URL",                 P_PROT,         K_PRINC,                    get_hrefs,          hrefs_self,  NULL },
+    { DAVNS, "principal-URL",                 P_PROT,         K_GROUP,                    get_hrefs,          hrefs_team_self, NULL },
+    { DAVNS, "group-member-set",              P_PROT,         K_GROUP,                    get_group_members,  hrefs_members, NULL },
+    { CAL,   "calendar-user-type",            P_PROT,         K_GROUP,                    get_cutype_group,   NULL,        NULL },
     { DAVNS, "owner",                         P_PROT,         K_COLLS | K_RES | K_PRINC,  get_hrefs,          hrefs_owner, NULL },
     { DAVNS, "current-user-privilege-set",    P_PROT,         K_ALL,                      get_cups,           NULL,        NULL },
     { DAVNS, "supported-report-set",          P_PROT,         K_ALL,                      get_reports,        NULL,        NULL },
     { DAVNS, "principal-collection-set",      P_PROT,         K_ALL,                      get_hrefs,          hrefs_pcs,   NULL },
-    { DAVNS, "group-membership",              P_PROT,         K_PRINC,                    get_hrefs,          hrefs_none,  NULL },
+    { DAVNS, "group-membership",              P_PROT,         K_PRINC | K_GROUP,          get_group_membership, hrefs_membership, NULL },
     { DAVNS, "sync-token",                    P_PROT,         K_COLLS,                    get_sync_token,     NULL,        NULL },
     { DAVNS, "resource-id",                   P_PROT,         K_COLLS,                    get_resource_id,    NULL,        NULL },
     /* no locking and no quota: reserved names, so always 404 and never dead */
@@ -520,6 +642,7 @@ static const pdef table[] = {
     { DAVNS, "quota-used-bytes",              P_PROT,         0,                          NULL,               NULL,        NULL },
     { CAL,   "calendar-home-set",             P_PROT,         K_PRINC | K_ROOT | K_HOME,  get_hrefs,          hrefs_home,  NULL },
     { CAL,   "calendar-user-address-set",     P_PROT,         K_PRINC,                    get_hrefs,          hrefs_cuas,  NULL },
+    { CAL,   "schedule-outbox-URL",           P_PROT,         K_PRINC,                    get_outbox,         hrefs_outbox, NULL },
     { CAL,   "supported-calendar-component-set", P_PROT,      K_CAL,                      get_comp_set,       NULL,        NULL },
     { CAL,   "supported-calendar-data",       P_PROT,         K_CAL,                      get_caldata_types,  NULL,        NULL },
     { CAL,   "max-resource-size",             P_PROT,         K_CAL,                      get_max_size,       NULL,        NULL },

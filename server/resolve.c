@@ -1,11 +1,13 @@
 /* resolve.c - what a decoded path names: the virtual nodes of the URL space
- * ("/", "/principals/", "/principals/users/", a principal, "/calendars/")
+ * ("/", "/principals/", "/principals/users/", a principal, "/calendars/",
+ * and the team principals under "/principals/teams/" of issue 4)
  * and the stored collections and resources below, plus the path builders
  * vd_principal_path / vd_home_path.
  * Must not: decide access (access.c) or answer the client; a merely missing
  * node is kind NONE, never an error. */
 #include "server.h"
 
+#include "../lib/acl.h"
 #include "../lib/path.h"
 
 #include <stdlib.h>
@@ -33,6 +35,11 @@ char *vd_home_path(const char *user)
     return join3(VD_CALENDARS_PATH, user, "/");
 }
 
+char *vd_team_principal_path(const char *team)
+{
+    return join3(VD_TEAM_PRINCIPALS_PATH, team, "/");
+}
+
 void vd_node_clear(vd_node *n)
 {
     if (!n)
@@ -40,8 +47,31 @@ void vd_node_clear(vd_node *n)
     free(n->path);
     free(n->user);
     free(n->name);
+    free(n->team);
     vd_coll_clear(&n->coll);
     memset(n, 0, sizeof *n);
+}
+
+/* (issue 4) "/principals/teams/" and "/principals/teams/<team>/" for a
+ * team of the ACL file in force: PRINCIPAL nodes with user NULL. */
+static bool resolve_team(vd_server *s, const char *dir, vd_node *out)
+{
+    int depth = vd_path_depth(dir);
+    if (depth == 2) {
+        out->kind = VD_NODE_PRINCIPAL;
+        return true;
+    }
+    char *team = depth == 3 ? vd_path_segment(dir, 2) : NULL;
+    const vd_acl *a = team && s->acl ? vd_acldb_acquire(s->acl) : NULL;
+    if (a && vd_acl_team_exists(a, team)) {
+        out->kind = VD_NODE_PRINCIPAL;
+        out->team = team;
+        team = NULL;
+    }
+    if (a)
+        vd_acldb_release(s->acl, a);
+    free(team);
+    return true;
 }
 
 /* The virtual nodes above the store.  Returns true when dir (ending in
@@ -63,9 +93,11 @@ static bool resolve_virtual(vd_server *s, const char *dir, vd_node *out)
     }
     if (strncmp(dir, VD_PRINCIPALS_PATH, strlen(VD_PRINCIPALS_PATH)) != 0)
         return false;
-    /* "/principals/users/<u>/" for a user in the user db; anything else
-     * under /principals/ does not exist */
+    /* "/principals/users/<u>/" for a user in the user db, and the team
+     * principals (issue 4); anything else under /principals/ does not exist */
     out->kind = VD_NODE_NONE;
+    if (strncmp(dir, VD_TEAM_PRINCIPALS_PATH, strlen(VD_TEAM_PRINCIPALS_PATH)) == 0)
+        return resolve_team(s, dir, out);
     if (vd_path_depth(dir) == 3 &&
         strncmp(dir, VD_USERS_PATH, strlen(VD_USERS_PATH)) == 0) {
         char *u = vd_path_segment(dir, 2);

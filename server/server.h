@@ -97,6 +97,10 @@ typedef struct vd_node {
     vd_coll  coll;     /* COLL: itself; RES: its collection; NONE: the parent
                           collection if it exists (coll.id != 0), else zeroed */
     char    *name;     /* RES / NONE: the member name (owned) */
+    char    *team;     /* (issue 4) PRINCIPAL: a team's group principal
+                          "/principals/teams/<team>/" (owned; user NULL).
+                          A PRINCIPAL with neither user nor team is the
+                          collection of team principals "/principals/teams/" */
     vd_res   res;      /* RES: borrowed from the txn */
 } vd_node;
 
@@ -125,9 +129,12 @@ uint32_t vd_access_privs(vd_request *r, const vd_node *n);
 #define VD_PRINCIPALS_PATH "/principals/"
 #define VD_USERS_PATH      "/principals/users/"
 #define VD_CALENDARS_PATH  "/calendars/"
+#define VD_TEAM_PRINCIPALS_PATH "/principals/teams/"   /* issue 4: group principals */
 /* malloc'd "/principals/users/<user>/" and "/calendars/<user>/". */
 char *vd_principal_path(const char *user);
 char *vd_home_path(const char *user);
+/* (issue 4) malloc'd "/principals/teams/<team>/". */
+char *vd_team_principal_path(const char *team);
 
 /* Make sure user's principal record, home and default calendar exist
  * (first login).  Cheap when they already do (read txn only). */
