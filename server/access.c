@@ -9,6 +9,7 @@
  * mask that fails: no privilege, nothing served), or answer the client
  * except through vd_resp_forbidden. */
 #include "access.h"
+#include "teams.h"
 
 #include "../lib/acl.h"
 #include "../lib/hash.h"
@@ -49,10 +50,9 @@ static unsigned closure(unsigned a)
     return a & ACL_ALL;
 }
 
-unsigned vd_access_acl(vd_request *r, const char *path)
+/* The ACL privileges on a path as the file (and the own-home rule) say. */
+static unsigned acl_of(vd_request *r, const char *path)
 {
-    if (!r || !r->user || !path)
-        return 0;
     if (in_own_home(r->user, path))     /* a user has every right on their home */
         return ACL_ALL;
     if (!r->srv || !r->srv->acl)
@@ -61,6 +61,36 @@ unsigned vd_access_acl(vd_request *r, const char *path)
     unsigned p = a ? vd_acl_privs(a, r->user, path, NULL) : 0;
     vd_acldb_release(r->srv->acl, a);
     return closure(p);
+}
+
+/* issue 4 (teams.h): an alias is decided on the /teams/ path it names; a
+ * team aggregate is read-only whatever the file grants; on one of its
+ * members a user holds max(privilege on the event's own path,
+ * min(privilege on the aggregate path, read-masked)), so a team calendar
+ * shows teammates' visits masked at most. */
+static unsigned team_acl(vd_request *r, const vd_teams_map *m)
+{
+    if (!m->path)
+        return 0;
+    unsigned a = acl_of(r, m->path);
+    if (m->kind == VD_TEAMS_MAP_PATH)
+        return a;
+    if (m->kind == VD_TEAMS_MAP_MEMBER)
+        a = (m->real ? acl_of(r, m->real) : 0) | (a & (VD_ACL_FREEBUSY | VD_ACL_MASKED));
+    return closure(a) & ~(VD_ACL_WRITE | VD_ACL_ADMIN);
+}
+
+unsigned vd_access_acl(vd_request *r, const char *path)
+{
+    if (!r || !r->user || !path)
+        return 0;
+    vd_teams_map m;
+    if (vd_teams_map_path(r->srv, path, &m)) {
+        unsigned a = team_acl(r, &m);
+        vd_teams_map_clear(&m);
+        return a;
+    }
+    return acl_of(r, path);
 }
 
 /* docs/acl.md: the WebDAV privileges each ACL privilege stands for. */
@@ -92,6 +122,7 @@ uint32_t vd_access_privs(vd_request *r, const vd_node *n)
     case VD_NODE_COLL:
     case VD_NODE_RES:
     case VD_NODE_NONE:
+    case VD_NODE_TEAM_CAL:              /* issue 4: read-only, by vd_access_acl */
         if (!r->srv || !r->srv->acl)    /* issue 2's rule, exactly */
             return in_own_home(r->user, n->path) ? VD_PRIV_ALL : 0;
         return dav_privs(vd_access_acl(r, n->path));
@@ -134,10 +165,15 @@ bool vd_access_coll_visible(uint32_t privs)
 
 bool vd_access_is_owner(vd_request *r, const vd_node *n)
 {
-    if (!r || !r->user || !n)
+    if (!r || !r->user || !n || n->kind == VD_NODE_TEAM_CAL)
         return false;
     if (n->coll.owner && n->coll.owner[0])
         return strcmp(n->coll.owner, r->user) == 0;
+    vd_teams_map m;                     /* issue 4: an alias is not the home's own */
+    if (n->path && vd_teams_map_path(r->srv, n->path, &m)) {
+        vd_teams_map_clear(&m);
+        return false;
+    }
     return n->path && in_own_home(r->user, n->path);
 }
 

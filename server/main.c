@@ -11,6 +11,7 @@
 #include "demo.h"
 #include "dispatch.h"
 #include "http.h"
+#include "teams.h"
 #include "visits.h"
 
 #include <getopt.h>
@@ -129,6 +130,14 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);   /* a client hanging up is not our death */
 }
 
+/* issue 4 (teams.h): /teams/<team>/ for every team of the ACL file in force. */
+static void provision_teams(vd_server *s)
+{
+    vd_err e = vd_teams_provision(s);
+    if (e != VD_OK)
+        vd_log("cannot make the team collections under /teams/: %s", vd_strerror(e));
+}
+
 /* issue 4: SIGHUP re-reads the ACL file; one that fails to parse leaves
  * the rules in force unchanged (never fail open) and the log says why. */
 static void reload_acl(vd_server *s)
@@ -141,6 +150,7 @@ static void reload_acl(vd_server *s)
                d.message[0] ? d.message : "error");
     else
         vd_log("acl %s reloaded", s->cfg->acl_file);
+    provision_teams(s);
 }
 
 static void wait_for_shutdown(vd_server *s, const sigset_t *set)
@@ -188,6 +198,7 @@ static int open_all(const options *o, vd_server *s)
         fprintf(stderr, "visitdavd: %s\n", d.message[0] ? d.message : "cannot load the ACL file");
         return 1;
     }
+    provision_teams(s);
     if (o->demo && vd_demo_seed_calendars(s, &d) != VD_OK) {
         fprintf(stderr, "visitdavd: %s\n", d.message);
         return 1;

@@ -8,6 +8,7 @@
 #include "conditional.h"
 #include "methods.h"
 #include "props.h"
+#include "teams.h"
 
 #include "../lib/path.h"
 
@@ -149,6 +150,25 @@ static void pf_principals(pf_state *st)
     names_free(&l);
 }
 
+/* issue 4 (teams.h): the team calendars a home lists besides its own
+ * (aliases), and the aggregates of /teams/<team>/; shown with any
+ * privilege, as stored collections are. */
+static vd_err pf_child_team(const vd_node *m, void *ctx)
+{
+    pf_state *st = ctx;
+    uint32_t p = vd_access_privs(st->r, m);
+    if (vd_access_coll_visible(p))
+        pf_respond(st, m, p);
+    return VD_OK;
+}
+
+/* issue 4: a member of a team aggregate, as pf_child_res lists any. */
+static vd_err pf_team_res(const vd_coll *view, const vd_res *res, void *ctx)
+{
+    pf_member pm = { ctx, view };
+    return pf_child_res(res, &pm);
+}
+
 /* Depth 1: the members of n. */
 static void pf_children(pf_state *st, const vd_node *n)
 {
@@ -167,11 +187,17 @@ static void pf_children(pf_state *st, const vd_node *n)
         vd_store_coll_children(st->t, VD_CALENDARS_PATH, pf_child_coll, st);
         break;
     case VD_NODE_COLL: {
-        pf_member pm = { st, &n->coll };
+        vd_coll view = n->coll;     /* an alias (teams.h): members under the path asked */
+        view.path = n->path;
+        pf_member pm = { st, &view };
         vd_store_coll_children(st->t, n->coll.path, pf_child_coll, st);
+        vd_teams_children(st->r->srv, st->t, n, pf_child_team, st);
         vd_store_res_list(st->t, n->coll.id, pf_child_res, &pm);
         break;
     }
+    case VD_NODE_TEAM_CAL:          /* issue 4: every member's visits, as each may be seen */
+        vd_teams_walk(st->r->srv, st->t, n, pf_team_res, st);
+        break;
     default:
         break;
     }
@@ -346,7 +372,8 @@ static vd_err patch_fn(vd_txn *t, void *vctx)
     }
     free(p->href);
     p->href = strdup(n.path);       /* canonical: collections end in '/' */
-    if (n.kind != VD_NODE_COLL && n.kind != VD_NODE_RES) {
+    /* a team aggregate (teams.h) is refused below: need-privileges */
+    if (n.kind != VD_NODE_COLL && n.kind != VD_NODE_RES && n.kind != VD_NODE_TEAM_CAL) {
         vd_diag_set(&p->d, 403, VD_NS_DAV, "cannot-modify-protected-property",
                     "the properties of principals and of %s cannot be changed", n.path);
         p->fail = 403;
@@ -554,6 +581,9 @@ static int mk_check_place(mk_ctx *m, vd_txn *t, vd_node *parent)
     } else if (parent->coll.kind == VD_COLL_CALENDAR) {   /* RFC 4791 4.2 */
         st = mk_fail(m, 403, VD_NS_CALDAV, "calendar-collection-location-ok",
                      "a calendar collection cannot contain collections");
+    } else if (vd_teams_reserved(m->r->srv, m->path)) {     /* issue 4: aliases */
+        st = mk_fail(m, 403, NULL, NULL,
+                     "names beginning with team-<team>- are reserved for team calendars");
     } else if (!(vd_access_privs(m->r, parent) & VD_PRIV_BIND)) {
         st = mk_fail(m, 403, VD_NS_DAV, "need-privileges", "you may not create collections here");
     }

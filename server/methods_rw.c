@@ -16,8 +16,10 @@
 #include "conditional.h"
 #include "methods.h"
 #include "props.h"
+#include "teams.h"
 #include "visits.h"
 
+#include "../lib/hash.h"
 #include "../lib/ical.h"
 #include "../lib/path.h"
 
@@ -94,6 +96,15 @@ static vd_err resolve_parent(vd_request *r, vd_txn *t, const char *path, vd_node
     free(parent);
     free(name);
     return e;
+}
+
+/* issue 4 (teams.h): is the parent of path a (read-only) team aggregate? */
+static bool parent_is_team(vd_request *r, vd_txn *t, const char *path)
+{
+    vd_node p = {0};
+    bool team = resolve_parent(r, t, path, &p) == VD_OK && p.kind == VD_NODE_TEAM_CAL;
+    vd_node_clear(&p);
+    return team;
 }
 
 /* Privilege check on the parent collection of path. */
@@ -238,6 +249,8 @@ const char *vd_allow_for(const vd_node *n)
         if (n->coll.kind == VD_COLL_CALENDAR)
             return "OPTIONS, PUT";
         return "OPTIONS, PUT, MKCOL, MKCALENDAR";
+    case VD_NODE_TEAM_CAL:          /* issue 4: a read-only team aggregate */
+        return "OPTIONS, GET, HEAD, PROPFIND, REPORT";
     default:
         return "OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, REPORT";
     }
@@ -484,6 +497,37 @@ static void get_calendar(vd_request *r, vd_txn *t, const vd_node *n)
     free(name);
 }
 
+static vd_err team_merge_cb(const vd_coll *view, const vd_res *res, void *ctx)
+{
+    merge_walk *w = ctx;
+    w->coll = view;
+    return merge_cb(res, ctx);
+}
+
+/* issue 4 (teams.h): GET on a team aggregate: every member's visits as the
+ * user may see each (masked per event), as one document to subscribe to.
+ * Its ETag is that of the bytes served (they differ per viewer). */
+static void get_team(vd_request *r, vd_txn *t, const vd_node *n)
+{
+    vd_buf name = VD_BUF_INIT, out = VD_BUF_INIT;
+    char etag[17];
+    vd_teams_displayname(n, &name);
+    merge_walk w = {.r = r, .m = vd_ical_merge_new(name.data)};
+    vd_err e = vd_teams_walk(r->srv, t, n, team_merge_cb, &w);
+    vd_ical_merge_finish(w.m, &out);
+    vd_buf_free(&w.pathbuf);
+    if (e != VD_OK) {
+        rw_err err = {0};
+        finish_error(r, e, &err);
+    } else {
+        vd_etag_of(out.data ? out.data : "", out.len, etag);
+        vd_resp_set(r, 200, "text/calendar; charset=utf-8", out.data ? out.data : "", out.len);
+        header_etag(r, etag);
+    }
+    vd_buf_free(&out);
+    vd_buf_free(&name);
+}
+
 typedef struct listing {
     vd_buf *b;
     const char *coll_path;
@@ -581,7 +625,7 @@ void vd_method_get(vd_request *r)
         e = FAIL(&err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
     if (e == VD_OK && n.kind == VD_NODE_RES)
         e = need_priv(r, &n, VD_PRIV_READ, &err);
-    else if (e == VD_OK && n.kind == VD_NODE_COLL)
+    else if (e == VD_OK && (n.kind == VD_NODE_COLL || n.kind == VD_NODE_TEAM_CAL))
         e = need_visible(r, t, &n, &err);
     if (e != VD_OK) {
         finish_error(r, e, &err);
@@ -591,6 +635,8 @@ void vd_method_get(vd_request *r)
         get_resource(r, t, &n);
     else if (n.kind == VD_NODE_COLL && n.coll.kind == VD_COLL_CALENDAR)
         get_calendar(r, t, &n);
+    else if (n.kind == VD_NODE_TEAM_CAL)
+        get_team(r, t, &n);
     else if (n.kind == VD_NODE_COLL)
         get_listing(r, t, &n);
     else
@@ -639,6 +685,8 @@ static vd_err put_check(put_ctx *c, vd_txn *t, vd_node *n)
     /* RFC 4918 9.7.1: "A PUT that would result in the creation of a resource
      * without an appropriately scoped parent collection MUST fail with a 409
      * (Conflict)." */
+    if (n->kind == VD_NODE_NONE && n->coll.id == 0 && parent_is_team(r, t, r->path))
+        return need_parent_priv(r, t, r->path, VD_PRIV_BIND, &c->err);   /* issue 4: 403 */
     if (n->kind == VD_NODE_NONE && n->coll.id == 0)
         return FAIL(&c->err.d, 409, NULL, NULL,
                     "the parent collection of %s does not exist", r->path);
@@ -741,6 +789,11 @@ static vd_err del_txn(vd_txn *t, void *ctx)
         goto out;
     if (n.kind == VD_NODE_NONE) {
         e = FAIL(&c->err.d, 404, NULL, NULL, "nothing exists at %s", r->path);
+    } else if (n.kind == VD_NODE_TEAM_CAL) {     /* issue 4: read-only (teams.h) */
+        e = need_priv(r, &n, VD_PRIV_UNBIND, &c->err);
+        if (e == VD_OK)
+            e = FAIL(&c->err.d, 403, NULL, NULL, "%s is a team calendar; it cannot be deleted",
+                     n.path);
     } else if (n.kind != VD_NODE_RES && n.kind != VD_NODE_COLL) {
         c->err.allow = vd_allow_for(&n);
         e = FAIL(&c->err.d, 405, NULL, NULL, "%s cannot be deleted", n.path);
@@ -753,8 +806,11 @@ static vd_err del_txn(vd_txn *t, void *ctx)
          * DELETE on a collection with any value but infinity." */
         e = FAIL(&c->err.d, 400, NULL, NULL, "DELETE of a collection takes only Depth: infinity");
     }
+    /* a collection by its stored path: an alias (teams.h) lies in a home,
+     * the team calendar it names does not */
     if (e == VD_OK)
-        e = need_parent_priv(r, t, n.path, VD_PRIV_UNBIND, &c->err);
+        e = need_parent_priv(r, t, n.kind == VD_NODE_COLL ? n.coll.path : n.path,
+                             VD_PRIV_UNBIND, &c->err);
     if (e == VD_OK)
         e = n.kind == VD_NODE_RES ? need_unmasked(r, &n, true, &c->err)
                                   : need_coll_admin(r, &n, &c->err);
@@ -997,7 +1053,9 @@ static vd_err cm_check_source(cm_ctx *c, vd_txn *t, const vd_node *src)
     /* RFC 4918 9.8.3: Depth "0" or "infinity" on a COPY of a collection */
     if (src->kind == VD_NODE_COLL && !c->move && c->depth == 1)
         return FAIL(&c->err.d, 400, NULL, NULL, "COPY of a collection takes Depth 0 or infinity");
-    vd_err e = c->move ? need_parent_priv(r, t, src->path, VD_PRIV_UNBIND, &c->err)
+    /* a collection by its stored path (an alias: teams.h) */
+    const char *spath = src->kind == VD_NODE_COLL ? src->coll.path : src->path;
+    vd_err e = c->move ? need_parent_priv(r, t, spath, VD_PRIV_UNBIND, &c->err)
                        : need_priv(r, src, VD_PRIV_READ, &c->err);
     if (e == VD_OK)
         e = cm_check_view(c, src);
@@ -1039,8 +1097,15 @@ static vd_err cm_check_dest(cm_ctx *c, const vd_node *src, const vd_node *dp,
         /* RFC 4918 9.8.5 / 9.9.4: 409 when intermediate collections are missing */
         return FAIL(&c->err.d, 409, NULL, NULL, "the destination's parent collection %s does not exist",
                     dp->path ? dp->path : "?");
+    if (dp->kind == VD_NODE_TEAM_CAL) {          /* issue 4: read-only (teams.h) */
+        vd_err pe = need_priv(r, dp, VD_PRIV_BIND, &c->err);
+        return pe != VD_OK ? pe : FAIL(&c->err.d, 403, NULL, NULL, "%s is read-only", dp->path);
+    }
     if (dp->kind != VD_NODE_COLL)
         return FAIL(&c->err.d, 403, NULL, NULL, "nothing can be created in %s", dp->path);
+    if (vd_teams_reserved(r->srv, c->dst))       /* issue 4: a team calendar's alias */
+        return FAIL(&c->err.d, 403, NULL, NULL,
+                    "names beginning with team-<team>- are reserved for team calendars");
     if (src->kind == VD_NODE_COLL && dp->coll.kind == VD_COLL_CALENDAR) {
         /* RFC 4791 4.2: "Calendar collections MUST NOT contain other calendar
          * collections" (nor any collection, in this server). */

@@ -6,6 +6,7 @@
  * iCalendar except for calendar-data with expand/limit/partial.
  * Adding a live property is one line in the table below. */
 #include "props.h"
+#include "teams.h"
 
 #include "calobj.h"
 #include "outbox.h"
@@ -32,10 +33,11 @@ enum {
     K_PRINC = 1u << 2,
     K_HOME = 1u << 3, K_CAL = 1u << 4, K_PLAIN = 1u << 5,
     K_RES = 1u << 6,
+    K_TEAMCAL = 1u << 8,                 /* issue 4: a team aggregate (teams.h) */
     K_GROUP = 1u << 7,                   /* issue 4: a team's group principal */
 };
 #define K_COLLS (K_HOME | K_CAL | K_PLAIN)
-#define K_ALL   0xffu
+#define K_ALL   0x1ffu
 
 enum {
     P_PROT = 1u << 0,     /* protected: PROPPATCH answers 403 (RFC 4918 15) */
@@ -67,6 +69,7 @@ static unsigned kind_of(const vd_node *n)
     case VD_NODE_COLL:
         return n->coll.kind == VD_COLL_HOME ? K_HOME
              : n->coll.kind == VD_COLL_CALENDAR ? K_CAL : K_PLAIN;
+    case VD_NODE_TEAM_CAL: return K_TEAMCAL;
     case VD_NODE_NONE: break;
     }
     return 0;
@@ -143,7 +146,7 @@ static int get_resourcetype(vd_propctx *c, const pdef *d, vd_buf *out)
     vd_xml_empty(out, VD_NS_DAV, "collection");
     if (k == K_PRINC || k == K_GROUP)
         vd_xml_empty(out, VD_NS_DAV, "principal");
-    if (k == K_CAL)
+    if (k == K_CAL || k == K_TEAMCAL)
         vd_xml_empty(out, VD_NS_CALDAV, "calendar");
     return 200;
 }
@@ -282,6 +285,31 @@ static int get_ctag(vd_propctx *c, const pdef *d, vd_buf *out)
 {
     (void)d;
     vd_buf_printf(out, "&quot;%" PRIu64 "-%" PRIu64 "&quot;", c->n->coll.id, c->n->coll.seq);
+    return 200;
+}
+
+/* issue 4 (teams.h): a team aggregate's name, sync-token and ctag (the
+ * token: it moves whenever a member's visit or the membership changes). */
+static int get_teamcal_name(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    (void)d;
+    vd_buf name = VD_BUF_INIT;
+    vd_teams_displayname(c->n, &name);
+    put_escaped(out, name.data);
+    vd_buf_free(&name);
+    return 200;
+}
+
+static int get_teamcal_token(vd_propctx *c, const pdef *d, vd_buf *out)
+{
+    char tok[VD_TEAMS_TOKEN_MAX];
+    if (vd_teams_token(c->r->srv, c->txn, c->n, tok) != VD_OK)
+        return 500;
+    if (strcmp(d->name, "getctag") == 0)
+        vd_buf_puts(out, "&quot;");
+    put_escaped(out, tok);
+    if (strcmp(d->name, "getctag") == 0)
+        vd_buf_puts(out, "&quot;");
     return 200;
 }
 
@@ -643,8 +671,8 @@ static const pdef table[] = {
     { CAL,   "calendar-home-set",             P_PROT,         K_PRINC | K_ROOT | K_HOME,  get_hrefs,          hrefs_home,  NULL },
     { CAL,   "calendar-user-address-set",     P_PROT,         K_PRINC,                    get_hrefs,          hrefs_cuas,  NULL },
     { CAL,   "schedule-outbox-URL",           P_PROT,         K_PRINC,                    get_outbox,         hrefs_outbox, NULL },
-    { CAL,   "supported-calendar-component-set", P_PROT,      K_CAL,                      get_comp_set,       NULL,        NULL },
-    { CAL,   "supported-calendar-data",       P_PROT,         K_CAL,                      get_caldata_types,  NULL,        NULL },
+    { CAL,   "supported-calendar-component-set", P_PROT,      K_CAL | K_TEAMCAL,          get_comp_set,       NULL,        NULL },
+    { CAL,   "supported-calendar-data",       P_PROT,         K_CAL | K_TEAMCAL,          get_caldata_types,  NULL,        NULL },
     { CAL,   "max-resource-size",             P_PROT,         K_CAL,                      get_max_size,       NULL,        NULL },
     { CAL,   "min-date-time",                 P_PROT,         K_CAL,                      get_min_date,       NULL,        NULL },
     { CAL,   "max-date-time",                 P_PROT,         K_CAL,                      get_max_date,       NULL,        NULL },
@@ -653,6 +681,9 @@ static const pdef table[] = {
     { CAL,   "schedule-calendar-transp",      P_DEAD,         K_CAL,                      get_transp_default, NULL,        check_transp },
     { CAL,   "calendar-timezone",             P_DEAD,         K_COLLS | K_RES,            NULL,               NULL,        check_tz },
     { CS,    "getctag",                       P_PROT,         K_COLLS,                    get_ctag,           NULL,        NULL },
+    { DAVNS, "displayname",                   PA,             K_TEAMCAL,                  get_teamcal_name,   NULL,        NULL },
+    { DAVNS, "sync-token",                    P_PROT,         K_TEAMCAL,                  get_teamcal_token,  NULL,        NULL },
+    { CS,    "getctag",                       P_PROT,         K_TEAMCAL,                  get_teamcal_token,  NULL,        NULL },
     { CS,    "email-address-set",             P_PROT,         K_PRINC,                    get_email_set,      NULL,        NULL },
     { CS,    "calendar-proxy-read-for",       P_PROT,         K_PRINC,                    get_hrefs,          hrefs_none,  NULL },
     { CS,    "calendar-proxy-write-for",      P_PROT,         K_PRINC,                    get_hrefs,          hrefs_none,  NULL },
@@ -710,6 +741,9 @@ bool vd_props_report_supported(const vd_node *n, vd_report_kind k)
     case VD_NODE_PRINCIPAL:
         return k == VD_REPORT_PRINCIPAL_PROPERTY_SEARCH ||
                k == VD_REPORT_PRINCIPAL_SEARCH_PROPERTY_SET || k == VD_REPORT_EXPAND_PROPERTY;
+    case VD_NODE_TEAM_CAL:              /* issue 4: no free-busy of a team */
+        return k == VD_REPORT_CALENDAR_QUERY || k == VD_REPORT_CALENDAR_MULTIGET ||
+               k == VD_REPORT_SYNC_COLLECTION || k == VD_REPORT_EXPAND_PROPERTY;
     case VD_NODE_CALENDARS:
         return k == VD_REPORT_EXPAND_PROPERTY;
     case VD_NODE_NONE:

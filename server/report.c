@@ -10,6 +10,7 @@
 #include "calobj.h"
 #include "methods.h"
 #include "props.h"
+#include "teams.h"
 
 #include "../lib/path.h"
 
@@ -33,6 +34,7 @@ typedef struct rep {
     bool brief;
     char *req_tz;           /* TZID of the request's C:timezone, or NULL */
     vd_access_view view;    /* issue 4: a resource target as the user sees it */
+    const vd_teams_cals *team;  /* issue 4: querying a team aggregate (teams.h) */
 } rep;
 
 static void fail(vd_request *r, int status, const char *ns, const char *precond, const char *msg)
@@ -150,6 +152,8 @@ static bool query_range(const vd_compfilter *f, vd_time *s, vd_time *e)
 static void query_one(rep *x, const vd_coll *cal, const vd_res *res)
 {
     vd_node m;
+    if (x->team && !vd_teams_listed(x->team, res))
+        return;                     /* the conflicts aggregate: flagged visits only */
     vd_props_member_node(&m, cal, res, &x->pathbuf);
     uint32_t p = vd_access_privs(x->r, &m);
     if (!(p & VD_PRIV_READ) || !res->uid)
@@ -200,6 +204,36 @@ static vd_err query_calendar(rep *x, const vd_coll *cal)
     return err;
 }
 
+/* issue 4 (teams.h): x->n's collection named as the client asked (an
+ * alias, or the aggregate a member was asked through: the path before the
+ * member name), so that member hrefs come out under that path. */
+static void asked_coll(rep *x, vd_coll *out, vd_buf *buf)
+{
+    *out = x->n.coll;
+    if (x->n.kind != VD_NODE_RES) {
+        out->path = x->n.path;
+        return;
+    }
+    size_t pl = strlen(x->n.path), nl = x->n.name ? strlen(x->n.name) : 0;
+    if (nl && nl < pl && strcmp(x->n.path + pl - nl, x->n.name) == 0) {
+        vd_buf_append(buf, x->n.path, pl - nl);
+        out->path = buf->data;
+    }
+}
+
+/* issue 4 (teams.h): every member calendar of a team aggregate. */
+static vd_err query_team(rep *x)
+{
+    vd_teams_cals l;
+    vd_err e = vd_teams_cals_get(x->r->srv, x->t, &x->n, &l);
+    x->team = &l;
+    for (size_t i = 0; i < l.n && e == VD_OK; i++)
+        e = query_calendar(x, &l.v[i]);
+    x->team = NULL;
+    vd_teams_cals_clear(&l);
+    return e;
+}
+
 static void calendar_query(rep *x)
 {
     const vd_compfilter *f = x->q->filter;
@@ -217,9 +251,18 @@ static void calendar_query(rep *x)
     /* On a calendar the members are queried whatever the Depth (Depth 0
      * would only test the collection, which is never a calendar object);
      * on a resource, that resource. */
+    vd_coll hc;
+    vd_buf hb = VD_BUF_INIT;
+    vd_err e = VD_OK;
+    asked_coll(x, &hc, &hb);
     if (x->n.kind == VD_NODE_RES)
-        query_one(x, &x->n.coll, &x->n.res);
-    else if (query_calendar(x, &x->n.coll) != VD_OK) {
+        query_one(x, &hc, &x->n.res);
+    else if (x->n.kind == VD_NODE_TEAM_CAL)
+        e = query_team(x);
+    else
+        e = query_calendar(x, &hc);
+    vd_buf_free(&hb);
+    if (e != VD_OK) {
         vd_resp_errorf(x->r, 500, "storage error");
         return;
     }
@@ -311,12 +354,23 @@ static vd_err sync_home_cb(const vd_coll *c, void *ctx)
  * home's seq does not move when a calendar inside it changes, so every
  * sync lists all child collections with their current properties
  * (getctag, sync-token ...) and the home's current token. */
+/* issue 4 (teams.h): the team calendars a home shows besides its own. */
+static vd_err sync_home_team(const vd_node *m, void *ctx)
+{
+    rep *x = ((home_walk *)ctx)->x;
+    uint32_t p = vd_access_privs(x->r, m);
+    if (vd_access_coll_visible(p))
+        emit(x, m, p, NULL, NULL);
+    return VD_OK;
+}
+
 static void sync_home(rep *x)
 {
     char tok[80];
     home_walk w = { x };
     vd_ms_begin(&x->ms);
-    if (vd_store_coll_children(x->t, x->n.coll.path, sync_home_cb, &w) != VD_OK) {
+    if (vd_store_coll_children(x->t, x->n.coll.path, sync_home_cb, &w) != VD_OK ||
+        vd_teams_children(x->r->srv, x->t, &x->n, sync_home_team, &w) != VD_OK) {
         vd_resp_errorf(x->r, 500, "storage error");
         return;
     }
@@ -335,15 +389,17 @@ static bool removal_is_news(rep *x, const vd_node *m)
         return true;
     if (!(vd_access_privs(x->r, m) & VD_PRIV_READ))
         return false;
-    return !vd_calobj_unseen(x->t, x->n.coll.id, m->name);
+    return !vd_calobj_unseen(x->t, m->coll.id, m->name);
 }
 
-static void sync_member(rep *x, const char *name, bool deleted)
+/* coll: the member's collection, its path as hrefs name it (an alias's or
+ * a team aggregate's: teams.h). */
+static void sync_member(rep *x, const vd_coll *coll, const char *name, bool deleted)
 {
     vd_res res;
     vd_node m;
-    if (!deleted && vd_store_res_get(x->t, x->n.coll.id, name, &res) == VD_OK) {
-        vd_props_member_node(&m, &x->n.coll, &res, &x->pathbuf);
+    if (!deleted && vd_store_res_get(x->t, coll->id, name, &res) == VD_OK) {
+        vd_props_member_node(&m, coll, &res, &x->pathbuf);
         uint32_t p = vd_access_privs(x->r, &m);
         /* issue 4: the viewer's copy (masked getetag); an event hidden from
          * them is reported as removed if they may have seen it, else not */
@@ -357,9 +413,9 @@ static void sync_member(rep *x, const char *name, bool deleted)
             return;
     } else {
         vd_buf_reset(&x->pathbuf);
-        vd_buf_puts(&x->pathbuf, x->n.coll.path);
+        vd_buf_puts(&x->pathbuf, coll->path);
         vd_buf_puts(&x->pathbuf, name);
-        m = (vd_node){.kind = VD_NODE_NONE, .path = x->pathbuf.data, .coll = x->n.coll,
+        m = (vd_node){.kind = VD_NODE_NONE, .path = x->pathbuf.data, .coll = *coll,
                       .name = (char *)name};
         if (!removal_is_news(x, &m))
             return;
@@ -385,6 +441,31 @@ static bool sync_level_ok(rep *x)
     return true;
 }
 
+static vd_err sync_team_cb(const vd_coll *view, const char *name, bool deleted, void *ctx)
+{
+    sync_member(ctx, view, name, deleted);
+    return VD_OK;
+}
+
+/* issue 4 (teams.h): a team aggregate: the union of its member calendars'
+ * changes since the token's seq, under a token of the aggregate's own. */
+static void sync_team(rep *x)
+{
+    char tok[VD_TEAMS_TOKEN_MAX];
+    vd_ms_begin(&x->ms);
+    vd_err e = vd_teams_changes(x->r->srv, x->t, &x->n, x->q->sync_token, sync_team_cb, x, tok);
+    if (e == VD_EINVAL) {
+        bad_token(x);
+        return;
+    }
+    if (e != VD_OK) {
+        vd_resp_errorf(x->r, 500, "storage error");
+        return;
+    }
+    vd_ms_sync_token(&x->ms, tok);
+    ms_finish(x);
+}
+
 static void sync_collection(rep *x)
 {
     uint64_t since = 0, id, seq, new_seq = 0;
@@ -394,6 +475,10 @@ static void sync_collection(rep *x)
     const char *t = x->q->sync_token;
     if (!sync_level_ok(x))
         return;
+    if (x->n.kind == VD_NODE_TEAM_CAL) {
+        sync_team(x);
+        return;
+    }
     if (t && t[0]) {
         if (!vd_props_parse_sync_token(t, &id, &seq) || id != x->n.coll.id || seq > x->n.coll.seq) {
             bad_token(x);
@@ -416,8 +501,10 @@ static void sync_collection(rep *x)
         goto out;
     }
     vd_ms_begin(&x->ms);
+    vd_coll hc = x->n.coll;         /* an alias (teams.h): hrefs under the path asked */
+    hc.path = x->n.path;
     for (size_t i = 0; i < l.n; i++)
-        sync_member(x, l.v[i], l.deleted[i]);
+        sync_member(x, &hc, l.v[i], l.deleted[i]);
     if (truncated)                  /* RFC 6578 3.6 */
         vd_ms_status(&x->ms, x->n.path, 507);
     vd_props_sync_token(x->n.coll.id, new_seq, tok);

@@ -6,6 +6,7 @@
  * Must not: decide access (access.c) or answer the client; a merely missing
  * node is kind NONE, never an error. */
 #include "server.h"
+#include "teams.h"
 
 #include "../lib/acl.h"
 #include "../lib/path.h"
@@ -145,6 +146,13 @@ vd_err vd_resolve(vd_server *s, vd_txn *t, const char *path, vd_node *out)
             goto fail;
         free(parent);
         return VD_OK;
+    }
+    /* issue 4 (teams.h): a team aggregate, its members, or an alias of a
+     * team calendar in a home */
+    bool team = false;
+    if ((e = vd_teams_resolve(s, t, path, out, &team)) != VD_OK || team) {
+        free(dir);
+        return e;
     }
     /* A stored collection, with or without the trailing '/' given. */
     e = vd_store_coll_get(t, dir, &out->coll);

@@ -88,12 +88,16 @@ typedef enum vd_node_kind {
     VD_NODE_CALENDARS,       /* "/calendars/" */
     VD_NODE_COLL,            /* a stored collection (home, calendar, plain) */
     VD_NODE_RES,             /* a stored resource */
+    VD_NODE_TEAM_CAL,        /* (issue 4, teams.h) a team aggregate, read-only and
+                                virtual: /teams/<team>/visits/ or .../conflicts/
+                                (or its alias in a home); user: the team, name:
+                                "visits" or "conflicts"; coll zeroed */
 } vd_node_kind;
 
 typedef struct vd_node {
     vd_node_kind kind;
     char    *path;     /* canonical path; collections end with '/' (owned) */
-    char    *user;     /* PRINCIPAL: the user (owned) */
+    char    *user;     /* PRINCIPAL: the user; TEAM_CAL: the team (owned) */
     vd_coll  coll;     /* COLL: itself; RES: its collection; NONE: the parent
                           collection if it exists (coll.id != 0), else zeroed */
     char    *name;     /* RES / NONE: the member name (owned) */
