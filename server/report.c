@@ -12,6 +12,7 @@
 #include "props.h"
 #include "teams.h"
 
+#include "../lib/acl.h"
 #include "../lib/path.h"
 
 #include <stdlib.h>
@@ -643,32 +644,31 @@ static bool ci_contains(const char *hay, const char *needle)
     return false;
 }
 
-static bool prop_matches(const vd_qname *p, const char *user, const char *dn,
-                         const char *email, const char *match)
+/* name: the user or team; pp: its principal path; a team has no dn or
+ * e-mail (issue 4: teams are found by name and path). */
+static bool prop_matches(const vd_qname *p, const char *name, const char *dn,
+                         const char *email, const char *pp, const char *match)
 {
     if (vd_qname_eq(p, VD_NS_DAV, "displayname"))
-        return ci_contains(dn && dn[0] ? dn : user, match);
+        return ci_contains(dn && dn[0] ? dn : name, match);
     if (vd_qname_eq(p, VD_NS_CS, "email-address-set"))
         return email && ci_contains(email, match);
-    if (vd_qname_eq(p, VD_NS_CALDAV, "calendar-user-address-set")) {
-        char *pp = vd_principal_path(user);
-        bool m = (email && (ci_contains(email, match) ||
-                            (strncasecmp(match, "mailto:", 7) == 0 && ci_contains(email, match + 7)))) ||
-                 (pp && ci_contains(pp, match));
-        free(pp);
-        return m;
-    }
+    if (vd_qname_eq(p, VD_NS_CALDAV, "calendar-user-address-set"))
+        return (email && (ci_contains(email, match) ||
+                          (strncasecmp(match, "mailto:", 7) == 0 && ci_contains(email, match + 7)))) ||
+               (pp && ci_contains(pp, match));
     return false;
 }
 
-static bool principal_matches(const vd_report *q, const char *user, const char *dn, const char *email)
+static bool principal_matches(const vd_report *q, const char *name, const char *dn,
+                              const char *email, const char *pp)
 {
     bool any = false, all = true;
     for (size_t i = 0; i < q->n_searches; i++) {
         const vd_propsearch *s = &q->searches[i];
         bool m = false;
         for (size_t k = 0; k < s->n_props && !m; k++)
-            m = prop_matches(&s->props[k], user, dn, email, s->match ? s->match : "");
+            m = prop_matches(&s->props[k], name, dn, email, pp, s->match ? s->match : "");
         any |= m;
         all &= m;
     }
@@ -680,28 +680,64 @@ static void collect_user(const char *name, void *ctx)
     names_push(ctx, name, false);
 }
 
-static void principal_search(rep *x)
+/* One principal (user or team) at path, if the user may read it. */
+static void emit_principal(rep *x, const char *path)
+{
+    vd_node pn = {0};
+    if (vd_resolve(x->r->srv, x->t, path, &pn) == VD_OK && pn.kind == VD_NODE_PRINCIPAL) {
+        uint32_t p = vd_access_privs(x->r, &pn);
+        if (p & VD_PRIV_READ)
+            emit(x, &pn, p, NULL, NULL);
+    }
+    vd_node_clear(&pn);
+}
+
+static void search_users(rep *x)
 {
     names users = {0};
     vd_userdb_each(x->r->srv->users, collect_user, &users);
-    vd_ms_begin(&x->ms);
     for (size_t i = 0; i < users.n; i++) {
-        char *dn = NULL, *email = NULL, *path = NULL;
-        vd_node pn = {0};
-        if (vd_userdb_lookup(x->r->srv->users, users.v[i], &dn, &email) &&
-            principal_matches(x->q, users.v[i], dn, email) &&
-            (path = vd_principal_path(users.v[i])) &&
-            vd_resolve(x->r->srv, x->t, path, &pn) == VD_OK && pn.kind == VD_NODE_PRINCIPAL) {
-            uint32_t p = vd_access_privs(x->r, &pn);
-            if (p & VD_PRIV_READ)
-                emit(x, &pn, p, NULL, NULL);
-        }
-        vd_node_clear(&pn);
+        char *dn = NULL, *email = NULL, *path = vd_principal_path(users.v[i]);
+        if (path && vd_userdb_lookup(x->r->srv->users, users.v[i], &dn, &email) &&
+            principal_matches(x->q, users.v[i], dn, email, path))
+            emit_principal(x, path);
         free(path);
         free(dn);
         free(email);
     }
     names_free(&users);
+}
+
+/* issue 4: the teams of the ACL file in force (group principals). */
+static void search_teams(rep *x)
+{
+    names teams = {0};
+    vd_acldb *db = x->r->srv->acl;
+    const vd_acl *a = db ? vd_acldb_acquire(db) : NULL;
+    for (size_t i = 0; a && i < vd_acl_team_count(a); i++)
+        names_push(&teams, vd_acl_team_name(a, i), false);
+    if (a)
+        vd_acldb_release(db, a);
+    for (size_t i = 0; i < teams.n; i++) {
+        char *path = vd_team_principal_path(teams.v[i]);
+        if (path && principal_matches(x->q, teams.v[i], NULL, NULL, path))
+            emit_principal(x, path);
+        free(path);
+    }
+    names_free(&teams);
+}
+
+/* RFC 3744 9.4: the principal collection the request names (users or
+ * teams), both anywhere else (the root, /principals/, a principal). */
+static void principal_search(rep *x)
+{
+    bool users = strcmp(x->n.path, VD_TEAM_PRINCIPALS_PATH) != 0;
+    bool teams = strcmp(x->n.path, VD_USERS_PATH) != 0;
+    vd_ms_begin(&x->ms);
+    if (users)
+        search_users(x);
+    if (teams)
+        search_teams(x);
     ms_finish(x);
 }
 
