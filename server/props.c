@@ -449,6 +449,9 @@ static int hrefs_self(vd_propctx *c, char **out, int max)
 static int hrefs_owner(vd_propctx *c, char **out, int max)
 {
     const char *u = c->n->kind == VD_NODE_PRINCIPAL ? c->n->user : c->n->coll.owner;
+    size_t tl = strlen(VD_TEAMS_OWNER_PREFIX);
+    if (u && strncmp(u, VD_TEAMS_OWNER_PREFIX, tl) == 0)    /* issue 4: a team's (teams.h) */
+        return one(out, max, vd_team_principal_path(u + tl));
     return u && u[0] ? one(out, max, vd_principal_path(u)) : 0;
 }
 

@@ -317,3 +317,17 @@ def test_get_of_the_aggregate_is_one_masked_document(S):
     own = req(S["bob"], "GET", "/calendars/bob/visits/")
     assert own.status_code == 200 and B1_SECRET in unfolded(own.text)
     assert req(S["dan"], "GET", EAST).status_code == 403
+
+
+def test_home_sync_lists_the_team_calendars(S):
+    """Apple syncs the home itself: its members include the aliases."""
+    ms = Multistatus(report(S["bob"], "/calendars/bob/", sync_body(None)))
+    hrefs = ms.hrefs()
+    assert {"/calendars/bob/visits/", "/calendars/bob/team-east-visits/",
+            "/calendars/bob/team-east-conflicts/"} <= hrefs, hrefs
+
+
+def test_team_collections_are_owned_by_the_team(S):
+    ms = Multistatus(propfind(S["carol"], "/teams/east/", [q(DAV, "owner")]))
+    owner = ms.get("/teams/east/").hrefs_in(q(DAV, "owner"))
+    assert owner == ["/principals/teams/east/"], owner
