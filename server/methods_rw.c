@@ -521,8 +521,13 @@ static void get_team(vd_request *r, vd_txn *t, const vd_node *n)
         finish_error(r, e, &err);
     } else {
         vd_etag_of(out.data ? out.data : "", out.len, etag);
-        vd_resp_set(r, 200, "text/calendar; charset=utf-8", out.data ? out.data : "", out.len);
-        header_etag(r, etag);
+        vd_node cn = *n;            /* conditional GET on the bytes served (a view node) */
+        cn.kind = VD_NODE_RES;
+        cn.res.etag = etag;
+        if (!get_conditional(r, t, &cn, etag)) {
+            vd_resp_set(r, 200, "text/calendar; charset=utf-8", out.data ? out.data : "", out.len);
+            header_etag(r, etag);
+        }
     }
     vd_buf_free(&out);
     vd_buf_free(&name);

@@ -7,15 +7,20 @@ see appears in that user's home as /calendars/<user>/team-<team>-<cal>/.
 
 The organisation and rules: tests/protocol/teams_helpers.py.  Owns its
 server."""
+import os
+import shutil
+import signal
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import CAL, CS, DAV, Multistatus, q, req
-from teams_helpers import (CALDATA, GETETAG, SYNC_PREFIX, USERS, WRITE_PRIVS, calendar_datas,
-                           login, multiget_body, next_day, privileges, prop_text, propfind, put,
-                           query_body, report, session, sync, sync_body, teams_server, unfolded,
-                           visit)
+from helpers import CAL, CS, DAV, Multistatus, VisitdavServer, q, req
+from teams_helpers import (CALDATA, DATA, GETETAG, SYNC_PREFIX, USERS, WRITE_PRIVS,
+                           calendar_datas, login, multiget_body, next_day, privileges, prop_text,
+                           propfind, put, query_body, report, session, sync, sync_body,
+                           teams_server, unfolded, visit)
 
 EAST = "/teams/east/visits/"
 EAST_CONFLICTS = "/teams/east/conflicts/"
@@ -314,6 +319,9 @@ def test_get_of_the_aggregate_is_one_masked_document(S):
     assert A1_SECRET in t and B1_SECRET not in t and B1_ALARM not in t
     assert "SUMMARY:Visit: Globex Partners" in t
     assert r.headers.get("ETag")
+    again = req(S["alice"], "GET", ALIAS % "alice", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == r.headers["ETag"]
+    assert req(S["bob"], "GET", ALIAS % "bob").headers["ETag"] != r.headers["ETag"]   # his view
     own = req(S["bob"], "GET", "/calendars/bob/visits/")
     assert own.status_code == 200 and B1_SECRET in unfolded(own.text)
     assert req(S["dan"], "GET", EAST).status_code == 403
@@ -331,3 +339,47 @@ def test_team_collections_are_owned_by_the_team(S):
     ms = Multistatus(propfind(S["carol"], "/teams/east/", [q(DAV, "owner")]))
     owner = ms.get("/teams/east/").hrefs_in(q(DAV, "owner"))
     assert owner == ["/principals/teams/east/"], owner
+
+
+# ---------------------------------------------------------------- ACL reload
+def test_membership_change_invalidates_tokens_and_new_teams_appear():
+    """SIGHUP with erin moved into east and a new team north: old east
+    tokens are refused (the client resyncs and then sees erin's visits),
+    /teams/north/ exists and shows in its member's home."""
+    tmp = tempfile.mkdtemp(prefix="visitdav-teams-acl-")
+    acl = os.path.join(tmp, "acl.conf")
+    shutil.copy(os.path.join(DATA, "teams", "acl.conf"), acl)
+    cfg = "acl = %s\ncustomers = %s\nrules = %s\n" % (
+        acl, os.path.join(DATA, "acl", "customers.csv"), os.path.join(DATA, "teams", "rules.conf"))
+    srv = VisitdavServer(extra_config=cfg, users=USERS)
+    srv.start()
+    try:
+        alice, erin = session(srv, "alice"), session(srv, "erin")
+        for s in (alice, erin):
+            login(s)
+        assert put(erin, "/calendars/erin/visits/e1.ics",
+                   visit("e1@teams.test", next_day(), "ACME Industrial", "erin-1")).status_code == 201
+        tok, got = sync(alice, EAST)
+        assert not any("erin~" in h for h in got)
+        assert propfind(erin, "/calendars/erin/team-north-visits/", PROPS).status_code == 404
+        with open(acl) as f:
+            text = f.read()
+        text = text.replace("members = dan, erin", "members = dan")
+        text = text.replace("members = alice, bob", "members = alice, bob, erin")
+        with open(acl, "w") as f:
+            f.write(text + "\n[team north]\nmembers = erin\n")
+        srv.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while propfind(erin, "/teams/north/", PROPS).status_code != 207:
+            assert time.time() < deadline, srv.read_log()
+            time.sleep(0.05)
+        r = report(alice, EAST, sync_body(tok))
+        assert r.status_code == 403 and "valid-sync-token" in r.text, r.text
+        tok2, got2 = sync(alice, EAST)
+        assert tok2 != tok and member("erin", "e1.ics") in got2, got2
+        hrefs = Multistatus(propfind(erin, "/calendars/erin/", PROPS, "1")).hrefs()
+        assert {"/calendars/erin/team-north-visits/", "/calendars/erin/team-east-visits/"} <= hrefs
+        assert "/calendars/erin/team-west-visits/" not in hrefs
+    finally:
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
