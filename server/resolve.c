@@ -41,6 +41,23 @@ char *vd_team_principal_path(const char *team)
     return join3(VD_TEAM_PRINCIPALS_PATH, team, "/");
 }
 
+void vd_team_principals_each(vd_server *s, void (*cb)(const char *path, void *ctx), void *ctx)
+{
+    const vd_acl *a = s && s->acl ? vd_acldb_acquire(s->acl) : NULL;
+    size_t n = a ? vd_acl_team_count(a) : 0;
+    char **paths = n ? calloc(n, sizeof *paths) : NULL;
+    for (size_t i = 0; paths && i < n; i++)
+        paths[i] = vd_team_principal_path(vd_acl_team_name(a, i));
+    if (a)
+        vd_acldb_release(s->acl, a);
+    for (size_t i = 0; paths && i < n; i++) {
+        if (paths[i])
+            cb(paths[i], ctx);
+        free(paths[i]);
+    }
+    free(paths);
+}
+
 void vd_node_clear(vd_node *n)
 {
     if (!n)

@@ -139,6 +139,11 @@ char *vd_principal_path(const char *user);
 char *vd_home_path(const char *user);
 /* (issue 4) malloc'd "/principals/teams/<team>/". */
 char *vd_team_principal_path(const char *team);
+/* (issue 4) cb with the path of each team principal of the ACL file in
+ * force, in file order (none without one): the Depth 1 members of
+ * "/principals/teams/" (the PRINCIPAL node with neither user nor team).
+ * The ACL is not held during the calls. */
+void vd_team_principals_each(vd_server *s, void (*cb)(const char *path, void *ctx), void *ctx);
 
 /* Make sure user's principal record, home and default calendar exist
  * (first login).  Cheap when they already do (read txn only). */

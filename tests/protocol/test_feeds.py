@@ -32,6 +32,8 @@ def org(tmp_path_factory):
     d = tmp_path_factory.mktemp("feeds-acl")
     acl = os.path.join(str(d), "acl.conf")
     shutil.copy(acl_file("acl.conf"), acl)
+    with open(acl, "a", encoding="utf-8") as f:      # the team calendars (teams.h)
+        f.write("\nallow read on /teams/{team}/** to everyone\n")
     srv = VisitdavServer(extra_config=server_config(acl), users=USERS)
     srv.start()
     srv.acl_path = acl
@@ -162,6 +164,19 @@ def test_credentials_are_neither_needed_nor_used(org):
     assert as_alice.status_code == wrong.status_code == 200
     assert as_alice.content == wrong.content == plain.content
     assert PRIV.uid not in as_alice.text
+
+
+def test_a_feed_of_a_team_calendar(org):
+    url = create(org, "bob", "/teams/east/visits/")
+    r = anon_get(org, url)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/calendar")
+    own = req(session(org, "bob"), "GET", "/teams/east/visits/")
+    assert own.status_code == 200
+    assert r.content == own.content
+    assert PUB.uid in events_in(r.text) and PRIV.uid not in events_in(r.text)
+    for secret in PUB_TEXT + PRIV_ALL:
+        assert secret not in r.text, secret
+    assert create(org, "dan", "/teams/east/visits/", check=False).returncode == 1
 
 
 @pytest.mark.parametrize("who,path,why", [
