@@ -392,5 +392,9 @@ typedef vd_err (*vd_feed_cb)(const vd_feed *f, void *ctx);
 vd_err vd_store_feed_list(vd_store *s, const char *user, vd_feed_cb cb, void *ctx);
 /* Revoke (delete) the feed of token.  VD_ENOTFOUND when there is none. */
 vd_err vd_store_feed_revoke(vd_store *s, const char *token);
+/* Revoke every feed of user (when the user is deleted, so that a new user
+ * of the same name never inherits them); *n_out (may be NULL) receives
+ * how many.  None is VD_OK. */
+vd_err vd_store_feed_revoke_user(vd_store *s, const char *user, size_t *n_out);
 
 #endif

@@ -224,6 +224,66 @@ vd_err vd_store_feed_revoke(vd_store *s, const char *token)
     return e;
 }
 
+typedef struct revoke_user_ctx {
+    const char *user;
+    size_t n;
+} revoke_user_ctx;
+
+static vd_err revoke_user_fn(vd_txn *t, void *vctx)
+{
+    revoke_user_ctx *c = vctx;
+    MDB_dbi dbi;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    c->n = 0;
+    vd_err e = feeds_dbi(t, false, &dbi);
+    if (e)
+        return e == VD_ENOTFOUND ? VD_OK : e;
+    int rc = mdb_cursor_open(t->txn, dbi, &cur);
+    for (int op = MDB_FIRST; !rc && (rc = mdb_cursor_get(cur, &k, &v, op)) == 0; op = MDB_NEXT) {
+        const char *ver;
+        vd_feed f = {0};
+        if ((e = decode(&k, &v, &ver, &f)) != VD_OK)
+            break;
+        if (strcmp(f.user, c->user) != 0)
+            continue;
+        char sel[SEL_LEN + 1];
+        memcpy(sel, k.mv_data, SEL_LEN);
+        sel[SEL_LEN] = '\0';
+        /* the audit copy first: the delete changes the page under f */
+        char *path = st_arena_dup(t, f.path, strlen(f.path) + 1);
+        if (!path) {
+            e = VD_ENOMEM;
+            break;
+        }
+        if ((rc = mdb_cursor_del(cur, 0)) != 0)
+            break;
+        c->n++;
+        if ((e = audit(t, path, sel, "revoked (user deleted), of", c->user)) != VD_OK)
+            break;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    if (e)
+        return e;
+    return rc && rc != MDB_NOTFOUND ? st_dberr(t, rc, FEEDS_DB) : VD_OK;
+}
+
+vd_err vd_store_feed_revoke_user(vd_store *s, const char *user, size_t *n_out)
+{
+    revoke_user_ctx c = {.user = user};
+    if (n_out)
+        *n_out = 0;
+    if (!s || !user || !*user)
+        return VD_EINVAL;
+    pthread_mutex_lock(&dbi_mu);
+    vd_err e = vd_store_write(s, "(admin)", "FEED-REVOKE", revoke_user_fn, &c);
+    pthread_mutex_unlock(&dbi_mu);
+    if (e == VD_OK && n_out)
+        *n_out = c.n;
+    return e;
+}
+
 /* ---------- get, list ---------- */
 
 /* Begin a read txn with the handle (dbi_mu held).  VD_ENOTFOUND: no

@@ -39,7 +39,8 @@ static const char usage_text[] =
     "                        add a user\n"
     "  user passwd NAME      set a user's password\n"
     "  user del NAME [--purge]\n"
-    "                        remove a user; --purge also deletes the user's\n"
+    "                        remove a user and revoke their feeds; --purge\n"
+    "                        also deletes the user's\n"
     "                        calendars (/calendars/NAME/) and principal record\n"
     "  user list             one line per user: name, display name, e-mail\n"
     "                        (tab-separated)\n"
@@ -334,6 +335,30 @@ static int purge_store(const vd_config *c, const char *name)
     return 0;
 }
 
+/* issue 4: a deleted user's feeds go with them, so that a new user of
+ * the same name never inherits them (feeds also die at once: the server
+ * checks the creator at every request). */
+static int revoke_feeds(const vd_config *c, const char *name)
+{
+    struct stat st;
+    if (stat(c->data_dir, &st) != 0)
+        return 0;                       /* no store: no feeds */
+    vd_store_options opt = { .no_sync = c->no_sync };
+    vd_store *s = NULL;
+    vd_diag d;
+    memset(&d, 0, sizeof d);
+    size_t n = 0;
+    vd_err rc = vd_store_open(c->data_dir, &opt, &s, &d);
+    if (rc == VD_OK)
+        rc = vd_store_feed_revoke_user(s, name, &n);
+    vd_store_close(s);
+    if (rc != VD_OK)
+        return fail("user del: revoking the user's feeds", &d, rc);
+    if (n)
+        printf("revoked %zu feed%s of %s\n", n, n == 1 ? "" : "s", name);
+    return 0;
+}
+
 static int cmd_user_del(const vd_config *c, int argc, char **argv)
 {
     const char *name = NULL;
@@ -359,6 +384,9 @@ static int cmd_user_del(const vd_config *c, int argc, char **argv)
         return fail("user del", &d, rc);
     else
         printf("%s is not in %s; purging its stored data\n", name, c->users_file);
+    int frc = revoke_feeds(c, name);
+    if (frc != 0)
+        return frc;
     return purge ? purge_store(c, name) : 0;
 }
 

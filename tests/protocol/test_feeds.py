@@ -308,9 +308,21 @@ def test_a_deleted_creator_gets_404(org):
     assert req(henry, "PROPFIND", "/calendars/henry/", headers={"Depth": "0"}).status_code == 207
     url = create(org, "henry", "/calendars/henry/visits/")
     assert anon_get(org, url).status_code == 200
-    org.admin_cmd("user", "del", "henry")
+    out = org.admin_cmd("user", "del", "henry").stdout
+    assert "revoked 1 feed of henry" in out, out
     org.signal(signal.SIGHUP)
     assert wait_status(org, url, 404).status_code == 404
+    assert "\thenry\t" not in org.admin_cmd("feed", "list").stdout
+    # a new user of the same name does not inherit the old feed
+    org.add_user("henry", "other-pw")
+    time.sleep(1.1)
+    org.signal(signal.SIGHUP)
+    henry.auth = ("henry", "other-pw")
+    deadline = time.time() + 10
+    while req(henry, "PROPFIND", "/calendars/henry/", headers={"Depth": "0"}).status_code != 207:
+        assert time.time() < deadline, "the new henry cannot log in"
+        time.sleep(0.2)
+    assert anon_get(org, url).status_code == 404
 
 
 def test_without_an_acl_file_a_feed_serves_the_own_calendar(server):
