@@ -169,6 +169,12 @@ static vd_err pf_team_res(const vd_coll *view, const vd_res *res, void *ctx)
     return pf_child_res(res, &pm);
 }
 
+/* issue 4: one team principal in the Depth 1 listing of /principals/teams/. */
+static void pf_child_team_principal(const char *path, void *ctx)
+{
+    pf_child_path(ctx, path);
+}
+
 /* Depth 1: the members of n. */
 static void pf_children(pf_state *st, const vd_node *n)
 {
@@ -179,6 +185,12 @@ static void pf_children(pf_state *st, const vd_node *n)
         break;
     case VD_NODE_PRINCIPALS:
         pf_child_path(st, VD_USERS_PATH);
+        if (st->r->srv->acl)        /* team principals exist with an ACL file */
+            pf_child_path(st, VD_TEAM_PRINCIPALS_PATH);
+        break;
+    case VD_NODE_PRINCIPAL:         /* /principals/teams/ is a principal-tree node without user or team */
+        if (!n->user && !n->team)
+            vd_team_principals_each(st->r->srv, pf_child_team_principal, st);
         break;
     case VD_NODE_PRINCIPAL_USERS:
         pf_principals(st);

@@ -155,8 +155,6 @@ def test_the_team_principal_collection(org):
     assert rt.find(q(DAV, "principal")) is None
 
 
-@pytest.mark.xfail(strict=True, reason="the Depth 1 listing of /principals/teams/ is "
-                   "methods_dav.c's (pf_children), not yet wired: reported to the lead")
 def test_the_team_principal_collection_lists_the_teams(org):
     ms = propfind_ms(session(org, "dan"), TEAMS, [q(DAV, "displayname")], depth="1")
     assert ms.hrefs() == {TEAMS, team("east"), team("west"), team("field")}
