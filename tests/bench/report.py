@@ -146,8 +146,11 @@ def targets(res):
             b = m["workloads"].get(key, {}).get(field)
             if a and b:
                 lim = f"<= {limit}x" if limit == 1.5 else "flat (we take <= 1.2x)"
+                ca = _get(res, "visitdav", small, key, "server_us")
+                cb = m["workloads"].get(key, {}).get("server_us")
+                cpu = f"; server CPU {_fmt(ca)} -> {_fmt(cb)} us = {cb / ca:.2f}x" if ca and cb else ""
                 out.append((f"{label} growth {small:,} -> 1M {lim}", b / a <= limit,
-                            f"{_fmt(a)} -> {_fmt(b)} ms = {b / a:.2f}x"))
+                            f"{_fmt(a)} -> {_fmt(b)} ms = {b / a:.2f}x{cpu}"))
         cs = m.get("cold_start", {})
         for k in ("warm", "dropped"):
             if cs.get(k):
