@@ -4,7 +4,8 @@
  * every privilege on their own calendar home and everything below it, may
  * read the virtual nodes of the URL space and every principal, and holds
  * nothing anywhere else.  With one (issue 4), lib/acl.h decides on stored
- * paths and lib/ical_mask.h makes the masked copies.
+ * paths and lib/ical_mask.h makes the masked copies; the conflict flags of
+ * an event name another visit only to viewers who may see that calendar.
  * Must not: fail open (no user, no rule, an object that does not parse, a
  * mask that fails: no privilege, nothing served), or answer the client
  * except through vd_resp_forbidden. */
@@ -16,6 +17,7 @@
 #include "../lib/ical_visit.h"
 #include "../lib/path.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -249,8 +251,9 @@ static vd_err make_masked(vd_request *r, const vd_node *n, const vd_ical *src, b
     return VD_OK;
 }
 
-vd_err vd_access_view_of(vd_request *r, const vd_node *n, uint32_t privs, const vd_ical *ic,
-                         vd_access_view *v)
+/* The view of n before the conflict flags are looked at (level, mask). */
+static vd_err view_base(vd_request *r, const vd_node *n, uint32_t privs, const vd_ical *ic,
+                        vd_access_view *v)
 {
     memset(v, 0, sizeof *v);
     v->node = *n;
@@ -281,6 +284,153 @@ vd_err vd_access_view_of(vd_request *r, const vd_node *n, uint32_t privs, const 
         e = VD_OK;
     }
     return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* issue 4 (docs/rules.md "Privacy"): with an ACL file, an X-VISIT-CONFLICT
+ * naming a visit in a calendar the viewer holds no privilege on (not even
+ * read-free-busy) is served as its rule only: no href, owner, time or
+ * message.  The owner of the event is a viewer like any other.           */
+
+#define FLAG_NAME "X-VISIT-CONFLICT"
+
+/* The end of the logical line starting at p (RFC 5545 3.1 folding). */
+static const char *logical_end(const char *p, const char *end)
+{
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return end;
+        p = nl + 1;
+        if (p >= end || (*p != ' ' && *p != '\t'))
+            return p;
+    }
+}
+
+/* [b, e) unfolded into u, without line ends. */
+static void unfold(const char *b, const char *e, vd_buf *u)
+{
+    vd_buf_reset(u);
+    for (const char *p = b; p < e; p++) {
+        if (*p == '\r')
+            continue;
+        if (*p == '\n') {
+            p++;                        /* and the fold's blank, if any */
+            continue;
+        }
+        vd_buf_append(u, p, 1);
+    }
+}
+
+/* The value of a flag line (after the first ':' outside quotes) and the
+ * X-RULE parameter copied into rule (a-z and '-' only, else "unknown"). */
+static const char *flag_parts(const char *line, char *rule, size_t cap)
+{
+    const char *p = line + strlen(FLAG_NAME), *val = NULL;
+    snprintf(rule, cap, "unknown");
+    bool q = false;
+    for (; *p; p++) {
+        if (*p == '"')
+            q = !q;
+        else if (!q && *p == ':') {
+            val = p + 1;
+            break;
+        } else if (!q && *p == ';' && strncasecmp(p + 1, "X-RULE=", 7) == 0) {
+            const char *v = p + 8;
+            size_t k = 0;
+            while ((v[k] >= 'a' && v[k] <= 'z') || v[k] == '-')
+                k++;
+            if (k > 0 && k < cap && (v[k] == ';' || v[k] == ':'))
+                snprintf(rule, cap, "%.*s", (int)k, v);
+        }
+    }
+    return val;
+}
+
+/* May r->user see the other visit a flag's value (an encoded href) names?
+ * A value that is no href (required-fields) names nothing. */
+static bool flag_visible(vd_request *r, const char *val)
+{
+    if (!val || val[0] != '/')
+        return true;
+    char *dec = NULL, *parent = NULL, *name = NULL;
+    bool yes = vd_path_decode(val, &dec, NULL) == VD_OK &&
+               vd_path_split(dec, &parent, &name) == VD_OK &&
+               vd_access_acl(r, parent) != 0;
+    free(dec);
+    free(parent);
+    free(name);
+    return yes;
+}
+
+/* data with the flags r->user may not see reduced to their rule, into
+ * out; the number of flags reduced. */
+static size_t scrub_flags(vd_request *r, const char *data, size_t len, vd_buf *out)
+{
+    const char *p = data, *end = data + len;
+    size_t n = 0, k = strlen(FLAG_NAME);
+    vd_buf u = VD_BUF_INIT;
+    while (p < end) {
+        const char *e = logical_end(p, end);
+        char rule[40];
+        if ((size_t)(e - p) > k && strncasecmp(p, FLAG_NAME, k) == 0 &&
+            (p[k] == ';' || p[k] == ':')) {
+            unfold(p, e, &u);
+            vd_buf_append(&u, "", 1);   /* NUL-terminate */
+            const char *val = flag_parts(u.data, rule, sizeof rule);
+            if (!flag_visible(r, val)) {
+                vd_buf_printf(out, FLAG_NAME ";X-RULE=%s:%s\r\n", rule, rule);
+                n++;
+                p = e;
+                continue;
+            }
+        }
+        vd_buf_append(out, p, (size_t)(e - p));
+        p = e;
+    }
+    vd_buf_free(&u);
+    return n;
+}
+
+/* Any "X-VISIT-CONFLICT" in data (case-insensitive)? */
+static bool has_text(const char *data, size_t len, const char *key)
+{
+    size_t k = strlen(key);
+    for (size_t i = 0; i + k <= len; i++)
+        if ((data[i] == key[0] || data[i] == (key[0] | 0x20)) && strncasecmp(data + i, key, k) == 0)
+            return true;
+    return false;
+}
+
+/* Serve v's flags as r->user may see them (a copy with its own ETag). */
+static vd_err scrub_view(vd_request *r, vd_access_view *v)
+{
+    const vd_res *res = &v->node.res;
+    if (!r || !r->srv || !r->srv->acl || v->level == VD_MASK_HIDDEN ||
+        v->node.kind != VD_NODE_RES || !res->data || !has_text(res->data, res->len, FLAG_NAME))
+        return VD_OK;
+    vd_buf out = VD_BUF_INIT;
+    if (scrub_flags(r, res->data, res->len, &out) == 0) {
+        vd_buf_free(&out);
+        return VD_OK;
+    }
+    vd_buf_free(&v->bytes);             /* res->data may have pointed here: read already */
+    v->bytes = out;
+    vd_ical_free(v->ic);
+    v->ic = NULL;
+    v->masked = true;
+    vd_etag_of(v->bytes.data, v->bytes.len, v->etag);
+    v->node.res.data = v->bytes.data;
+    v->node.res.len = v->bytes.len;
+    v->node.res.etag = v->etag;
+    return VD_OK;
+}
+
+vd_err vd_access_view_of(vd_request *r, const vd_node *n, uint32_t privs, const vd_ical *ic,
+                         vd_access_view *v)
+{
+    vd_err e = view_base(r, n, privs, ic, v);
+    return e == VD_OK ? scrub_view(r, v) : e;
 }
 
 const vd_ical *vd_access_view_ical(vd_access_view *v)

@@ -754,13 +754,40 @@ static vd_err run_check(vd_vctx *x, vis *a, bool recheck, vd_conflicts *cf)
     return VD_OK;
 }
 
-/* Who may see the other visit's owner and time in a reject body.  Issue 4
- * (ACL) masks here; today every authenticated user may. */
+/* Who may see the other visit's owner and time in a reject body (issue 4,
+ * docs/rules.md): without an ACL file everyone (as before); with one, only
+ * a writer holding a privilege (read-free-busy at least: busy time already
+ * shows the time, the calendar the owner) on the other visit's calendar.
+ * No writer or no other visit: nothing shown (fail closed). */
 static bool may_see(const vd_vctx *x, const vd_conflict *c)
 {
-    (void)x;
-    (void)c;
-    return true;
+    if (!x->srv || !x->srv->acl)
+        return true;
+    if (!x->actor || !c->other_ref)
+        return false;
+    char *parent = NULL, *name = NULL;
+    bool yes = false;
+    if (vd_path_split(c->other_ref, &parent, &name) == VD_OK) {
+        const vd_acl *a = vd_acldb_acquire(x->srv->acl);
+        yes = a && vd_acl_privs(a, x->actor, parent, NULL) != 0;
+        vd_acldb_release(x->srv->acl, a);
+    }
+    free(parent);
+    free(name);
+    return yes;
+}
+
+/* The responsedescription of a conflict whose other side is not shown:
+ * the rule, never a name or a time. */
+static void hidden_message(const vd_conflict *c, char *out, size_t cap)
+{
+    const char *rule = vd_rule_name(c->rule);
+    if (c->rule == VD_RULE_CUSTOMER_OVERLAP)
+        snprintf(out, cap, "another rep already visits this customer that day (%s)", rule);
+    else if (c->rule == VD_RULE_CUSTOMER_CADENCE)
+        snprintf(out, cap, "this customer was visited too recently (%s)", rule);
+    else
+        snprintf(out, cap, "this visit collides with another visit (%s)", rule);
 }
 
 static void xml_elem(vd_buf *b, const char *name, const char *text)
@@ -780,6 +807,7 @@ static char *reject_body(const vd_vctx *x, const vd_conflicts *cf, vd_diag *d)
 {
     vd_buf b = VD_BUF_INIT;
     const char *msg = NULL;
+    char hidden[160];
     size_t shown = 0;
     vd_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
                     "<D:error xmlns:D=\"DAV:\" xmlns:V=\"" VD_NS_VISIT "\">\n");
@@ -788,8 +816,12 @@ static char *reject_body(const vd_vctx *x, const vd_conflicts *cf, vd_diag *d)
         if (c->policy != VD_POLICY_REJECT)
             continue;
         bool see = may_see(x, c);
-        if (!msg)
-            msg = see ? c->message : "this visit collides with another visit";
+        if (!msg && see)
+            msg = c->message;
+        else if (!msg) {
+            hidden_message(c, hidden, sizeof hidden);
+            msg = hidden;
+        }
         vd_buf_puts(&b, "  <V:visit-conflict>");
         xml_elem(&b, "rule", vd_rule_name(c->rule));
         if (see && c->other_owner)
