@@ -453,7 +453,10 @@ typedef struct merge_walk {
 static vd_err merge_cb(const vd_res *res, void *ctx)
 {
     merge_walk *w = ctx;
-    if (w->owner) {
+    /* Without an ACL file the owner's events are served as stored; with
+     * one, even the owner gets the view (flags naming calendars they cannot
+     * see are masked: docs/rules.md "Privacy"). */
+    if (w->owner && !w->r->srv->acl) {
         vd_ical_merge_add(w->m, res->data, res->len);   /* unparseable data is skipped */
         return VD_OK;
     }
