@@ -281,6 +281,48 @@ static bool in_scope(const rep *x, const char *path)
     return strncmp(path, x->n.path, strlen(x->n.path)) == 0;
 }
 
+/* The member name when path names a member of the request's own stored
+ * calendar collection, else NULL.  Not for an alias of a team calendar
+ * (its path differs from its collection's) nor a team aggregate (not a
+ * COLL node); a calendar holds no collections (store.h), so a member name
+ * there can only be a resource. */
+static const char *own_member(const rep *x, const char *path)
+{
+    if (x->n.kind != VD_NODE_COLL || x->n.coll.kind != VD_COLL_CALENDAR ||
+        !x->n.coll.path || strcmp(x->n.path, x->n.coll.path) != 0)
+        return NULL;
+    const char *slash = strrchr(path, '/');
+    if (!slash || !slash[1] || (size_t)(slash - path) + 1 != strlen(x->n.path))
+        return NULL;
+    return strncmp(path, x->n.path, (size_t)(slash - path) + 1) == 0 ? slash + 1 : NULL;
+}
+
+/* Resolve a multiget href.  A member of the request's own calendar (every
+ * href a client's sync sends) is looked up by name in the collection x->n
+ * already holds: hn then borrows path, name and coll (*borrowed: do not
+ * vd_node_clear it).  Anything else, or a member not found, goes through
+ * vd_resolve as before. */
+static vd_err multiget_resolve(rep *x, const char *path, vd_node *hn, bool *borrowed)
+{
+    const char *name = own_member(x, path);
+    *borrowed = false;
+    if (name) {
+        memset(hn, 0, sizeof *hn);
+        vd_err e = vd_store_res_get(x->t, x->n.coll.id, name, &hn->res);
+        if (e == VD_OK) {
+            hn->kind = VD_NODE_RES;
+            hn->path = (char *)path;
+            hn->name = (char *)name;
+            hn->coll = x->n.coll;
+            *borrowed = true;
+            return VD_OK;
+        }
+        if (e != VD_ENOTFOUND)
+            return e;
+    }
+    return vd_resolve(x->r->srv, x->t, path, hn);
+}
+
 /* Every href is answered: getetag + calendar-data, or a response-level
  * 404 (missing, outside the request URI, or unreadable: Thunderbird fails
  * the whole sync on anything else, e.g. a 403). */
@@ -289,11 +331,12 @@ static void multiget_one(rep *x, const char *href)
     char *path = NULL;
     vd_node hn = {0};
     vd_access_view v = {0};
+    bool borrowed = false;
     if (vd_href_decode(href, &path, NULL) != VD_OK) {
         vd_ms_status(&x->ms, href, 404);
         return;
     }
-    if (in_scope(x, path) && vd_resolve(x->r->srv, x->t, path, &hn) == VD_OK &&
+    if (in_scope(x, path) && multiget_resolve(x, path, &hn, &borrowed) == VD_OK &&
         hn.kind == VD_NODE_RES) {
         uint32_t p = vd_access_privs(x->r, &hn);
         /* issue 4: masked for a non-owner; a hidden event is a 404 too */
@@ -306,7 +349,10 @@ static void multiget_one(rep *x, const char *href)
     vd_ms_status(&x->ms, path, 404);
 out:
     vd_access_view_clear(&v);
-    vd_node_clear(&hn);
+    if (borrowed)
+        memset(&hn, 0, sizeof hn);
+    else
+        vd_node_clear(&hn);
     free(path);
 }
 
