@@ -104,46 +104,75 @@ static size_t utf8_char_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* What vd_buf_xml_escape does with each byte: 0 copy as is (part of a
+ * run), 1 an entity or a dropped control byte, 2 the lead of a multi-byte
+ * UTF-8 sequence (validated, then kept in the run). */
+enum { ESC_PLAIN = 0, ESC_SPECIAL = 1, ESC_UTF8 = 2 };
+/* C0 controls other than TAB and LF (CR becomes &#13;, the rest are
+ * dropped), & < > " ' : special; 0x80 and up: UTF-8. */
+static const unsigned char esc_class[256] = {
+    1,1,1,1,1,1,1,1,1,0,0,1,1,1,1,1,  /* 00 */
+    1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,  /* 10 */
+    0,0,1,0,0,0,1,1,0,0,0,0,0,0,0,0,  /* 20 */
+    0,0,0,0,0,0,0,0,0,0,0,0,1,0,1,0,  /* 30 */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 40 */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 50 */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 60 */
+    0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,  /* 70 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* 80 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* 90 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* A0 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* B0 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* C0 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* D0 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* E0 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* F0 */
+};
+
+/* The replacement for a special byte, NULL when it is dropped. */
+static const char *esc_entity(unsigned char c, size_t *len)
+{
+    switch (c) {
+    case '&':  *len = 5; return "&amp;";
+    case '<':  *len = 4; return "&lt;";
+    case '>':  *len = 4; return "&gt;";
+    case '"':  *len = 6; return "&quot;";
+    case '\'': *len = 6; return "&apos;";
+    /* A literal CR would be normalised to LF by any XML parser; the
+     * character reference keeps CRLF (iCalendar line ends) intact. */
+    case '\r': *len = 5; return "&#13;";
+    default:   return NULL;     /* not an XML 1.0 Char: drop it */
+    }
+}
+
+/* Runs of bytes that need nothing (the bulk of calendar data) are appended
+ * with one memcpy each, found by one table look-up per byte. */
 void vd_buf_xml_escape(vd_buf *b, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     reserve(b, len);
-    size_t i = 0;
+    size_t i = 0, run = 0;
     while (i < len) {
-        size_t run = i;        /* copy plain ASCII runs in one go */
-        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '&' &&
-               p[run] != '<' && p[run] != '>' && p[run] != '"' && p[run] != '\'')
-            run++;
-        if (run > i) {
-            vd_buf_append(b, p + i, run - i);
-            i = run;
-            continue;
-        }
-        unsigned char c = p[i];
-        switch (c) {
-        case '&':  vd_buf_puts(b, "&amp;");  i++; continue;
-        case '<':  vd_buf_puts(b, "&lt;");   i++; continue;
-        case '>':  vd_buf_puts(b, "&gt;");   i++; continue;
-        case '"':  vd_buf_puts(b, "&quot;"); i++; continue;
-        case '\'': vd_buf_puts(b, "&apos;"); i++; continue;
-        /* A literal CR would be normalised to LF by any XML parser; the
-         * character reference keeps CRLF (iCalendar line ends) intact. */
-        case '\r': vd_buf_puts(b, "&#13;");  i++; continue;
-        case '\t': case '\n': vd_buf_append(b, p + i, 1); i++; continue;
-        default: break;
-        }
-        if (c < 0x20) {        /* not an XML 1.0 Char: drop it */
+        unsigned char k = esc_class[p[i]];
+        if (k == ESC_PLAIN) {
             i++;
             continue;
         }
-        size_t l = utf8_char_len(p + i, len - i);
-        if (l == 0) {          /* invalid UTF-8 would make the document ill-formed */
-            i++;
+        size_t l = k == ESC_UTF8 ? utf8_char_len(p + i, len - i) : 0;
+        if (l) {                 /* valid UTF-8 stays in the run */
+            i += l;
             continue;
         }
-        vd_buf_append(b, p + i, l);
-        i += l;
+        if (i > run)
+            vd_buf_append(b, p + run, i - run);
+        size_t el = 0;
+        const char *ent = k == ESC_SPECIAL ? esc_entity(p[i], &el) : NULL;
+        if (ent)                 /* invalid UTF-8 is dropped: it would make the document ill-formed */
+            vd_buf_append(b, ent, el);
+        run = ++i;
     }
+    if (i > run)
+        vd_buf_append(b, p + run, i - run);
     b->data[b->len] = '\0';
 }
 

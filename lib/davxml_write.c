@@ -26,7 +26,7 @@ static const struct { const char *ns, *prefix; } fixed_ns[] = {
 static const char *fixed_prefix(const char *ns)
 {
     for (size_t i = 0; i < N_FIXED; i++)
-        if (strcmp(ns, fixed_ns[i].ns) == 0)
+        if (ns == fixed_ns[i].ns || strcmp(ns, fixed_ns[i].ns) == 0)
             return fixed_ns[i].prefix;
     return NULL;
 }
@@ -40,32 +40,48 @@ static void root_open(vd_buf *b, const char *name)
 {
     vd_buf_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:");
     vd_buf_puts(b, name);
-    for (size_t i = 0; i < N_FIXED; i++)
-        vd_buf_printf(b, " xmlns:%s=\"%s\"", fixed_ns[i].prefix, fixed_ns[i].ns);
-    vd_buf_puts(b, ">");
+    for (size_t i = 0; i < N_FIXED; i++) {
+        vd_buf_puts(b, " xmlns:");
+        vd_buf_puts(b, fixed_ns[i].prefix);
+        vd_buf_puts(b, "=\"");
+        vd_buf_puts(b, fixed_ns[i].ns);
+        vd_buf_append(b, "\"", 1);
+    }
+    vd_buf_append(b, ">", 1);
 }
 
+/* Tags are written with plain appends, not printf: a multistatus of 100
+ * events writes thousands of them. */
 void vd_xml_open_tag(vd_buf *b, const char *ns, const char *name)
 {
     const char *p;
     if (!ns || !ns[0]) {                 /* no namespace: safe, nothing is defaulted */
-        vd_buf_printf(b, "<%s", name);
+        vd_buf_append(b, "<", 1);
+        vd_buf_puts(b, name);
     } else if ((p = fixed_prefix(ns))) {
-        vd_buf_printf(b, "<%s:%s", p, name);
+        vd_buf_append(b, "<", 1);
+        vd_buf_puts(b, p);
+        vd_buf_append(b, ":", 1);
+        vd_buf_puts(b, name);
     } else {
-        vd_buf_printf(b, "<" OTHER_PREFIX ":%s xmlns:" OTHER_PREFIX "=\"", name);
+        vd_buf_puts(b, "<" OTHER_PREFIX ":");
+        vd_buf_puts(b, name);
+        vd_buf_puts(b, " xmlns:" OTHER_PREFIX "=\"");
         puts_escaped(b, ns);
-        vd_buf_puts(b, "\"");
+        vd_buf_append(b, "\"", 1);
     }
 }
 
 void vd_xml_close_tag(vd_buf *b, const char *ns, const char *name)
 {
-    const char *p = NULL;
-    if (!ns || !ns[0])
-        vd_buf_printf(b, "</%s>", name);
-    else
-        vd_buf_printf(b, "</%s:%s>", (p = fixed_prefix(ns)) ? p : OTHER_PREFIX, name);
+    const char *p;
+    vd_buf_append(b, "</", 2);
+    if (ns && ns[0]) {
+        vd_buf_puts(b, (p = fixed_prefix(ns)) ? p : OTHER_PREFIX);
+        vd_buf_append(b, ":", 1);
+    }
+    vd_buf_puts(b, name);
+    vd_buf_append(b, ">", 1);
 }
 
 void vd_xml_empty(vd_buf *b, const char *ns, const char *name)
