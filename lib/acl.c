@@ -1,6 +1,7 @@
-/* acl.c - the ACL file (conf/acl.conf): its parser, the compiled rules,
- * the pure check (user, path) -> privileges, the explain text, and the
- * reference-counted holder the server swaps on SIGHUP.  Must not do I/O
+/* acl.c - the ACL file (conf/acl.conf): its parser, the compiled rules
+ * (acl_int.h), the team and role queries, and the holder the server
+ * swaps on SIGHUP (holder.c does its locking and counting).  The check
+ * and the explain text are in acl_explain.c.  Must not do I/O
  * beyond reading the one file, and must not know about HTTP, WebDAV XML
  * or the store (the mapping to DAV privileges is the server's: docs/acl.md).
  *
@@ -13,20 +14,14 @@
  * (usually one) teams with one set lookup each: memory stays linear in
  * the file, not quadratic in the size of the teams.
  *
- * A check splits the path into segments on the stack once, then tries each
- * rule: subject first (a set lookup), then the pattern segment by segment.
- * A variable segment's user or team index is looked up at most once per
- * check and cached in the split.  Nothing is allocated.
- *
  * Never fail open: any error in the file (or running out of memory while
  * reading it) means no vd_acl at all; the holder keeps the one in force. */
-#include "acl.h"
-#include "hash.h"
+#include "acl_int.h"
+#include "holder.h"
 #include "users.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +29,10 @@
 
 #define FILE_MAX    (16u << 20)   /* bytes per file */
 #define LINE_MAX_B  65536         /* bytes per line */
-#define PAT_SEGS    32            /* segments per pattern */
 #define PAT_MAX     1024          /* bytes per pattern */
 #define NAMES_MAX   (1u << 20)    /* users, teams, roles: indexes fit 30 bits */
 #define RULES_MAX   100000
 #define ERRORS_MAX  100           /* errors kept for `acl check` */
-#define NEAR_MAX    3             /* "not for you" rules explain lists */
-#define ID_NONE     UINT32_MAX
 
 /* a token for messages: at most 80 bytes of it */
 #define TOK(s, e) (int)((e) - (s) > 80 ? 80 : (e) - (s)), (s)
@@ -76,13 +68,6 @@ bool vd_acl_priv_parse(const char *name, unsigned *out)
             return true;
         }
     return false;
-}
-
-/* the single highest privilege in privs, 0 for none */
-static unsigned top_priv(unsigned privs)
-{
-    unsigned c = vd_acl_closure(privs);
-    return c ? (c + 1) >> 1 : 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -140,27 +125,6 @@ static void *grow(void *p, size_t *cap, size_t need, size_t size)
 /* ------------------------------------------------------------------ */
 /* nmap: name -> dense index; pset: a set of nonzero 64-bit keys        */
 
-typedef struct nslot { const char *key; uint32_t len, id; uint64_t h; } nslot;
-typedef struct nmap { nslot *s; size_t cap, n; } nmap;
-
-static size_t nmap_slot(const nmap *m, const char *k, size_t n, uint64_t h)
-{
-    size_t mask = m->cap - 1;
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        const nslot *e = &m->s[i];
-        if (!e->key || (e->h == h && e->len == n && memcmp(e->key, k, n) == 0))
-            return i;
-    }
-}
-
-static uint32_t nmap_get(const nmap *m, const char *k, size_t n)
-{
-    if (!m->cap)
-        return ID_NONE;
-    const nslot *e = &m->s[nmap_slot(m, k, n, vd_hash64(k, n))];
-    return e->key ? e->id : ID_NONE;
-}
-
 /* key must stay valid (arena) and must not be in the map yet */
 static bool nmap_put(nmap *m, const char *key, size_t n, uint32_t id)
 {
@@ -178,33 +142,6 @@ static bool nmap_put(nmap *m, const char *key, size_t n, uint32_t id)
     m->s[nmap_slot(m, key, n, h)] = (nslot){ key, (uint32_t)n, id, h };
     m->n++;
     return true;
-}
-
-typedef struct pset { uint64_t *k; size_t cap, n; } pset;
-
-enum { R_MEMBER = 1, R_MANAGER, R_ROLE };
-#define REL(r, a, b) (((uint64_t)(r) << 60) | ((uint64_t)(a) << 30) | (uint64_t)(b))
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-static size_t pset_slot(const pset *s, uint64_t key)
-{
-    size_t mask = s->cap - 1;
-    for (size_t i = mix64(key) & mask;; i = (i + 1) & mask)
-        if (s->k[i] == key || s->k[i] == 0)
-            return i;
-}
-
-static bool pset_has(const pset *s, uint64_t key)
-{
-    return s->cap && s->k[pset_slot(s, key)] == key;
 }
 
 /* 1 added, 0 already there, -1 no memory */
@@ -230,43 +167,6 @@ static int pset_add(pset *s, uint64_t key)
 
 /* ------------------------------------------------------------------ */
 /* the loaded file                                                      */
-
-typedef struct list { const char **names; uint32_t *ids; size_t n, cap; } list;
-
-/* a team (members, managers) or a role (members only) */
-typedef struct group { const char *name; int line; list members, managers; } group;
-
-enum { S_LIT, S_STAR, S_USER, S_TEAM, S_MANAGED, S_TEAMMATE, S_REPORT };
-typedef struct pseg { uint8_t kind; uint32_t len; const char *lit; } pseg;
-
-enum { J_EVERYONE, J_USER, J_TEAM, J_MANAGERS, J_ROLE };
-
-typedef struct rule {
-    int line;                /* 0: built-in */
-    unsigned privs;          /* closure applied */
-    uint8_t subj;            /* J_* */
-    uint32_t subj_id;        /* user, team or role index */
-    const char *subj_name;   /* team/role name until resolved at the end */
-    int subj_col;
-    bool dstar;              /* the pattern ends in '**' */
-    uint32_t nseg;           /* segments before any '**' */
-    const pseg *seg;
-    const char *text;        /* the line as written, without its comment */
-} rule;
-
-struct vd_acl {
-    char *name;              /* the file, for messages */
-    chunk *arena;
-    nmap users, teams, roles;
-    const char **user; size_t n_users, cap_users;
-    group *team; size_t n_teams, cap_teams;
-    group *role; size_t n_roles, cap_roles;
-    pset rel;
-    uint32_t *mt_off, *mt;   /* mt[mt_off[u] .. mt_off[u+1]): teams u is a member of */
-    uint8_t *in_team;        /* u is a member or manager of some team */
-    rule *rule; size_t n_rules, cap_rules;
-    size_t refs;             /* vd_acldb references, under its mutex */
-};
 
 static void list_free(list *l)
 {
@@ -1013,266 +913,6 @@ size_t vd_acl_check_file(const char *path, vd_buf *errors)
 }
 
 /* ------------------------------------------------------------------ */
-/* the check                                                            */
-
-typedef struct pathseg {
-    const char *s;
-    size_t len;
-    uint32_t uid, tid;       /* the segment as a user / team name, once looked up */
-    uint8_t looked;          /* 1: uid valid, 2: tid valid */
-} pathseg;
-
-typedef struct view {
-    const vd_acl *a;
-    const char *user;
-    size_t ulen;
-    uint32_t uid;            /* ID_NONE: the file does not name this user */
-    size_t n;                /* segments in the path */
-    pathseg seg[PAT_SEGS];   /* the first PAT_SEGS of them: patterns look no further */
-} view;
-
-static void view_init(view *v, const vd_acl *a, const char *user, const char *path)
-{
-    v->a = a;
-    v->user = user;
-    v->ulen = strlen(user);
-    v->uid = nmap_get(&a->users, user, v->ulen);
-    v->n = 0;
-    for (const char *c = path;;) {
-        while (*c == '/')
-            c++;
-        if (!*c)
-            break;
-        const char *ce = c;
-        while (*ce && *ce != '/')
-            ce++;
-        if (v->n < PAT_SEGS)
-            v->seg[v->n] = (pathseg){ c, (size_t)(ce - c), ID_NONE, ID_NONE, 0 };
-        v->n++;
-        c = ce;
-    }
-}
-
-static uint32_t seg_user(view *v, size_t i)
-{
-    pathseg *s = &v->seg[i];
-    if (!(s->looked & 1)) {
-        s->uid = nmap_get(&v->a->users, s->s, s->len);
-        s->looked |= 1;
-    }
-    return s->uid;
-}
-
-static uint32_t seg_team(view *v, size_t i)
-{
-    pathseg *s = &v->seg[i];
-    if (!(s->looked & 2)) {
-        s->tid = nmap_get(&v->a->teams, s->s, s->len);
-        s->looked |= 2;
-    }
-    return s->tid;
-}
-
-static bool in_team(const vd_acl *a, uint32_t u, uint32_t t, bool managers_only)
-{
-    return pset_has(&a->rel, REL(R_MANAGER, u, t)) ||
-           (!managers_only && pset_has(&a->rel, REL(R_MEMBER, u, t)));
-}
-
-static bool seg_match(view *v, size_t i, const pseg *ps)
-{
-    const vd_acl *a = v->a;
-    const pathseg *s = &v->seg[i];
-    switch (ps->kind) {
-    case S_LIT:
-        return s->len == ps->len && memcmp(s->s, ps->lit, s->len) == 0;
-    case S_STAR:
-        return true;
-    case S_USER:
-        return s->len == v->ulen && memcmp(s->s, v->user, s->len) == 0;
-    case S_TEAM:
-    case S_MANAGED: {
-        uint32_t t = v->uid == ID_NONE ? ID_NONE : seg_team(v, i);
-        return t != ID_NONE && in_team(a, v->uid, t, ps->kind == S_MANAGED);
-    }
-    default: {   /* {teammate}, {report}: a member of one of the user's (managed) teams */
-        uint32_t x = v->uid == ID_NONE ? ID_NONE : seg_user(v, i);
-        if (x == ID_NONE)
-            return false;
-        if (ps->kind == S_TEAMMATE && x == v->uid)
-            return a->in_team[x];
-        for (uint32_t k = a->mt_off[x]; k < a->mt_off[x + 1]; k++)
-            if (in_team(a, v->uid, a->mt[k], ps->kind == S_REPORT))
-                return true;
-        return false;
-    }
-    }
-}
-
-static bool pattern_match(view *v, const rule *r)
-{
-    if (r->dstar ? v->n < r->nseg : v->n != r->nseg)
-        return false;
-    for (size_t i = 0; i < r->nseg; i++)
-        if (!seg_match(v, i, &r->seg[i]))
-            return false;
-    return true;
-}
-
-static bool subject_match(const view *v, const rule *r)
-{
-    if (r->subj == J_EVERYONE)
-        return true;
-    if (v->uid == ID_NONE)
-        return false;
-    switch (r->subj) {
-    case J_USER:     return v->uid == r->subj_id;
-    case J_TEAM:     return in_team(v->a, v->uid, r->subj_id, false);
-    case J_MANAGERS: return in_team(v->a, v->uid, r->subj_id, true);
-    default:         return pset_has(&v->a->rel, REL(R_ROLE, v->uid, r->subj_id));
-    }
-}
-
-static bool usable(const vd_acl *a, const char *user, const char *path)
-{
-    return a && user && *user && path && path[0] == '/';
-}
-
-unsigned vd_acl_privs(const vd_acl *a, const char *user, const char *path, int *deciding_line)
-{
-    unsigned all = 0;
-    int line = -1;
-    if (usable(a, user, path)) {
-        view v;
-        view_init(&v, a, user, path);
-        /* grants are closures (1, 3, 7, 15, 31): the union is the largest,
-         * and a rule no larger than what is held cannot change anything */
-        for (size_t i = 0; i < a->n_rules && !(all & VD_ACL_ADMIN); i++) {
-            const rule *r = &a->rule[i];
-            if (r->privs <= all || !subject_match(&v, r) || !pattern_match(&v, r))
-                continue;
-            all = r->privs;
-            line = r->line;
-        }
-    }
-    if (deciding_line)
-        *deciding_line = line;
-    return all;
-}
-
-/* ------------------------------------------------------------------ */
-/* explain                                                              */
-
-static void put_rule(const vd_acl *a, const rule *r, vd_buf *out)
-{
-    if (!r)
-        return;
-    if (r->line == 0) {
-        vd_buf_printf(out, "built-in rule: %s", r->text);
-        return;
-    }
-    const char *base = strrchr(a->name, '/');
-    vd_buf_printf(out, "%s:%d: %s", base ? base + 1 : a->name, r->line, r->text);
-}
-
-/* the first rule that matches and grants priv, or NULL */
-static const rule *first_granting(const vd_acl *a, view *v, unsigned priv)
-{
-    for (size_t i = 0; i < a->n_rules; i++) {
-        const rule *r = &a->rule[i];
-        if ((r->privs & priv) && subject_match(v, r) && pattern_match(v, r))
-            return r;
-    }
-    return NULL;
-}
-
-/* What a method needs; *read_like: a viewer with less than read gets a
- * reduced view instead of a refusal. */
-static unsigned method_need(const char *m, bool *read_like, bool *known)
-{
-    static const char *const reads[] = { "GET", "HEAD", "PROPFIND", "REPORT" };
-    static const char *const writes[] = { "PUT", "DELETE", "MKCALENDAR", "MKCOL", "PROPPATCH",
-                                          "MOVE", "COPY", "POST", "LOCK", "UNLOCK" };
-    *read_like = false;
-    *known = true;
-    for (size_t i = 0; i < sizeof reads / sizeof reads[0]; i++)
-        if (strcmp(m, reads[i]) == 0) {
-            *read_like = true;
-            return VD_ACL_READ;
-        }
-    for (size_t i = 0; i < sizeof writes / sizeof writes[0]; i++)
-        if (strcmp(m, writes[i]) == 0)
-            return VD_ACL_WRITE;
-    if (strcmp(m, "OPTIONS") == 0)
-        return 0;
-    *known = strcmp(m, "ACL") == 0;
-    return VD_ACL_ADMIN;
-}
-
-/* rules that would grant at least priv here, but not to this user */
-static void near_misses(const vd_acl *a, view *v, unsigned priv, vd_buf *out)
-{
-    size_t shown = 0;
-    for (size_t i = 0; i < a->n_rules && shown < NEAR_MAX; i++) {
-        const rule *r = &a->rule[i];
-        if (!(r->privs & priv) || subject_match(v, r) || !pattern_match(v, r))
-            continue;
-        vd_buf_printf(out, "   not for %s: ", v->user);
-        put_rule(a, r, out);
-        vd_buf_puts(out, "\n");
-        shown++;
-    }
-}
-
-void vd_acl_explain(const vd_acl *a, const char *user, const char *method,
-                    const char *path, vd_buf *out)
-{
-    char m[24];
-    size_t i = 0;
-    bool read_like, known;
-    for (; method && method[i] && i + 1 < sizeof m; i++)
-        m[i] = (char)toupper((unsigned char)method[i]);
-    m[i] = '\0';
-    unsigned need = method_need(m, &read_like, &known);
-    const char *who = user && *user ? user : "(unauthenticated)";
-    vd_buf_printf(out, "%s %s %s needs %s%s%s\n", who, m, path ? path : "(none)",
-                  need ? vd_acl_priv_name(need) : "no privilege",
-                  read_like ? " (or read-masked: masked view)" : "",
-                  !known ? " (unknown method: taken as admin)"
-                  : (!strcmp(m, "MOVE") || !strcmp(m, "COPY")) ? " (and write on the destination)" : "");
-    if (!usable(a, user, path)) {
-        vd_buf_puts(out, user && *user ? "-> denied: not a path\n" : "-> denied: not authenticated\n");
-        return;
-    }
-    if (!need) {
-        vd_buf_printf(out, "-> allowed: %s needs no privilege\n", m);
-        return;
-    }
-    view v;
-    view_init(&v, a, user, path);
-    unsigned all = vd_acl_privs(a, user, path, NULL);
-    unsigned level = (all & need) ? need : read_like ? top_priv(all) : 0;
-    if (level) {
-        vd_buf_printf(out, "-> allowed: %s%s, by ", vd_acl_priv_name(level),
-                      level == VD_ACL_FREEBUSY ? " only (busy time: no event is shown)" : "");
-        put_rule(a, first_granting(a, &v, level), out);
-        vd_buf_puts(out, "\n");
-        if (level == VD_ACL_MASKED)
-            vd_buf_puts(out, "   masked view: time, customer and owner only; read-only\n");
-        return;
-    }
-    unsigned min = read_like ? VD_ACL_FREEBUSY : need;
-    vd_buf_printf(out, "-> denied: no rule grants %s or more on this path to %s (rules considered: %zu)\n",
-                  vd_acl_priv_name(min), who, a->n_rules);
-    if (all) {
-        vd_buf_printf(out, "   %s holds %s here, by ", who, vd_acl_priv_name(top_priv(all)));
-        put_rule(a, first_granting(a, &v, top_priv(all)), out);
-        vd_buf_puts(out, "\n");
-    }
-    near_misses(a, &v, min, out);
-}
-
-/* ------------------------------------------------------------------ */
 /* teams and roles                                                      */
 
 size_t vd_acl_team_count(const vd_acl *a)
@@ -1352,89 +992,77 @@ size_t vd_acl_rule_count(const vd_acl *a)
 }
 
 /* ------------------------------------------------------------------ */
-/* the server's holder: a mutex guards the current object and every
- * reference count; a reload parses without it and swaps; the old object
- * is freed by whoever drops its last reference. */
+/* the server's holder: holder.c does the locking and reference counting;
+ * this only knows how to load a file. */
 
 struct vd_acldb {
-    pthread_mutex_t mu;         /* cur and all refs */
-    pthread_mutex_t reload_mu;  /* one reload at a time */
     char *path;                 /* NULL: built-in rules only */
-    vd_acl *cur;                /* the db holds one reference */
+    vd_holder *h;               /* the vd_acl in force */
 };
+
+static void free_acl(void *a)
+{
+    vd_acl_free(a);
+}
+
+typedef struct reload_ctx { const char *path; vd_diag *d; } reload_ctx;
+
+static vd_err load_acl(void *ctx, void **out)
+{
+    const reload_ctx *rc = ctx;
+    vd_acl *a = NULL;
+    vd_err err = vd_acl_load(rc->path, &a, rc->d);
+    *out = a;
+    return err;
+}
 
 vd_err vd_acldb_open(const char *path, vd_acldb **out, vd_diag *d)
 {
     vd_err err = VD_ENOMEM;
+    vd_acl *a = NULL;
     vd_acldb *db = calloc(1, sizeof *db);
     *out = NULL;
     if (!db || (path && !(db->path = strdup(path))))
         goto fail;
-    if ((err = vd_acl_load(path, &db->cur, d)) != VD_OK)
+    if ((err = vd_acl_load(path, &a, d)) != VD_OK)
         goto fail;
-    db->cur->refs = 1;
-    pthread_mutex_init(&db->mu, NULL);
-    pthread_mutex_init(&db->reload_mu, NULL);
+    err = VD_ENOMEM;
+    if (!(db->h = vd_holder_new(a, free_acl)))
+        goto fail;
     *out = db;
     return VD_OK;
 fail:
+    vd_acl_free(a);
     if (db)
         free(db->path);
     free(db);
     return err;
 }
 
-/* drop one reference (caller holds db->mu); the object to free or NULL */
-static vd_acl *unref(vd_acl *a)
-{
-    return --a->refs == 0 ? a : NULL;
-}
-
 vd_err vd_acldb_reload(vd_acldb *db, vd_diag *d)
 {
-    vd_acl *a = NULL, *dead = NULL;
     if (!db->path)
         return VD_OK;
-    pthread_mutex_lock(&db->reload_mu);
-    vd_err err = vd_acl_load(db->path, &a, d);
-    if (err == VD_OK) {
-        a->refs = 1;
-        pthread_mutex_lock(&db->mu);
-        dead = unref(db->cur);
-        db->cur = a;
-        pthread_mutex_unlock(&db->mu);
-        vd_acl_free(dead);
-    }
-    pthread_mutex_unlock(&db->reload_mu);
-    return err;
+    reload_ctx rc = { db->path, d };
+    return vd_holder_reload(db->h, load_acl, &rc);
 }
 
 const vd_acl *vd_acldb_acquire(vd_acldb *db)
 {
-    pthread_mutex_lock(&db->mu);
-    vd_acl *a = db->cur;
-    a->refs++;
-    pthread_mutex_unlock(&db->mu);
-    return a;
+    return vd_holder_acquire(db->h);
 }
 
 void vd_acldb_release(vd_acldb *db, const vd_acl *a)
 {
-    if (!db || !a)
-        return;
-    pthread_mutex_lock(&db->mu);
-    vd_acl *dead = unref((vd_acl *)a);   /* ours: allocated non-const */
-    pthread_mutex_unlock(&db->mu);
-    vd_acl_free(dead);
+    if (db)
+        vd_holder_release(db->h, a);
 }
 
 void vd_acldb_close(vd_acldb *db)
 {
     if (!db)
         return;
-    vd_acl_free(unref(db->cur));
-    pthread_mutex_destroy(&db->mu);
-    pthread_mutex_destroy(&db->reload_mu);
+    vd_holder_free(db->h);
     free(db->path);
     free(db);
 }

@@ -33,6 +33,7 @@
  * by the folded string (domains: lower-case ASCII). */
 #include "customers.h"
 #include "hash.h"
+#include "holder.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -323,7 +324,6 @@ struct vd_customers {
     pat *pin;               /* patterns collected while loading */
     size_t n_pin, cap_pin, pin_bytes;
     ac ac;
-    size_t refs;            /* vd_customerdb references, under its mutex */
 };
 
 size_t vd_customers_count(const vd_customers *c) { return c ? c->n : 0; }
@@ -1149,94 +1149,81 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* the server's holder: a mutex guards the current directory and every
- * reference count; a reload builds the new directory without it and
- * swaps; the old one is freed by whoever drops its last reference. */
+/* the server's holder: holder.c does the locking and reference counting;
+ * this only knows how to load a directory. */
 
 struct vd_customerdb {
-    pthread_mutex_t mu;         /* cur and all refs */
-    pthread_mutex_t reload_mu;  /* one reload at a time */
     char *path;                 /* NULL: always the empty directory */
-    vd_customers *cur;          /* the db holds one reference */
+    vd_holder *h;               /* the vd_customers in force */
 };
+
+static void free_dir(void *c)
+{
+    vd_customers_free(c);
+}
+
+typedef struct reload_ctx { const char *path; vd_diag *d; } reload_ctx;
+
+static vd_err load_dir(void *ctx, void **out)
+{
+    const reload_ctx *rc = ctx;
+    vd_customers *c = NULL;
+    vd_err err = vd_customers_load(rc->path, &c, rc->d);
+    *out = c;
+    return err;
+}
 
 vd_err vd_customerdb_open(const char *path, vd_customerdb **out, vd_diag *d)
 {
     vd_err err = VD_ENOMEM;
+    vd_customers *c = NULL;
     vd_customerdb *db = calloc(1, sizeof *db);
     *out = NULL;
     if (!db || (path && !(db->path = strdup(path))))
         goto fail;
     if (path)
-        err = vd_customers_load(path, &db->cur, d);
+        err = vd_customers_load(path, &c, d);
     else
-        err = (db->cur = empty_dir()) ? VD_OK : VD_ENOMEM;
+        err = (c = empty_dir()) ? VD_OK : VD_ENOMEM;
     if (err)
         goto fail;
-    db->cur->refs = 1;
-    pthread_mutex_init(&db->mu, NULL);
-    pthread_mutex_init(&db->reload_mu, NULL);
+    err = VD_ENOMEM;
+    if (!(db->h = vd_holder_new(c, free_dir)))
+        goto fail;
     *out = db;
     return VD_OK;
 fail:
+    vd_customers_free(c);
     if (db)
         free(db->path);
     free(db);
     return err;
 }
 
-/* Drop one reference; the caller holds db->mu.  Returns the directory
- * to free (outside the lock) or NULL. */
-static vd_customers *unref(vd_customers *c)
-{
-    return --c->refs == 0 ? c : NULL;
-}
-
 vd_err vd_customerdb_reload(vd_customerdb *db, vd_diag *d)
 {
-    vd_customers *c = NULL, *dead = NULL;
     if (!db->path)
         return VD_OK;
-    pthread_mutex_lock(&db->reload_mu);
-    vd_err err = vd_customers_load(db->path, &c, d);
-    if (err == VD_OK) {
-        c->refs = 1;
-        pthread_mutex_lock(&db->mu);
-        dead = unref(db->cur);
-        db->cur = c;
-        pthread_mutex_unlock(&db->mu);
-        vd_customers_free(dead);
-    }
-    pthread_mutex_unlock(&db->reload_mu);
-    return err;
+    reload_ctx rc = { db->path, d };
+    return vd_holder_reload(db->h, load_dir, &rc);
 }
 
 const vd_customers *vd_customerdb_acquire(vd_customerdb *db)
 {
-    pthread_mutex_lock(&db->mu);
-    vd_customers *c = db->cur;
-    c->refs++;
-    pthread_mutex_unlock(&db->mu);
-    return c;
+    return vd_holder_acquire(db->h);
 }
 
 void vd_customerdb_release(vd_customerdb *db, const vd_customers *c)
 {
-    if (!db || !c)
-        return;
-    pthread_mutex_lock(&db->mu);
-    vd_customers *dead = unref((vd_customers *)c);   /* ours: allocated non-const */
-    pthread_mutex_unlock(&db->mu);
-    vd_customers_free(dead);
+    if (db)
+        vd_holder_release(db->h, c);
 }
 
 void vd_customerdb_close(vd_customerdb *db)
 {
     if (!db)
         return;
-    vd_customers_free(unref(db->cur));
-    pthread_mutex_destroy(&db->mu);
-    pthread_mutex_destroy(&db->reload_mu);
+    vd_holder_free(db->h);
     free(db->path);
     free(db);
 }
