@@ -256,7 +256,7 @@ static const char *parse_line(vd_users *u, char *s, size_t lineno, vd_err *rc)
         p++;
     if (!*p || *p == '#')
         return NULL;
-    char *f[4];
+    char *f[4] = {NULL, NULL, NULL, NULL};
     size_t nf = 0;
     for (char *q = s;; nf++) {
         if (nf == 4)
