@@ -60,7 +60,7 @@ static bool candidate(const char *path)
     if (!starts(path, VD_CALENDARS_PATH))
         return false;
     const char *u = strchr(path + strlen(VD_CALENDARS_PATH), '/');
-    return u && starts(u + 1, VD_TEAMS_ALIAS_PREFIX);
+    return u && (starts(u + 1, VD_TEAMS_ALIAS_PREFIX) || starts(u + 1, VD_TEAMS_USER_PREFIX));
 }
 
 static bool is_agg_name(const char *cal)
@@ -140,9 +140,53 @@ static char *member_real(vd_server *s, const vd_acl *a, const char *team, const 
 
 /* ---------- aliases: /calendars/<u>/team-<team>-<cal>[/...] ---------- */
 
-/* The /teams/ path an alias names (malloc'd), or NULL.  check: only when
- * u holds some privilege on /teams/<team>/<cal>/.  *top: path is the home
- * child itself (nothing below it but an optional '/'). */
+/* b holds the collection an alias names ("...<cal>/"): with check, NULL
+ * (b freed) unless the user [u, ue) holds some privilege there; else the
+ * target with the rest of the path after the alias segment (se) as given. */
+static char *alias_finish(const vd_acl *a, const char *u, const char *ue, const char *se,
+                          bool check, vd_buf *b, bool *top)
+{
+    if (check) {
+        char *user = dupn(u, (size_t)(ue - u));
+        unsigned p = vd_acl_privs(a, user, b->data, NULL);
+        free(user);
+        if (!p) {
+            vd_buf_free(b);
+            return NULL;
+        }
+    }
+    b->len--;                               /* the rest as given, '/' or not */
+    b->data[b->len] = '\0';
+    vd_buf_puts(b, se);
+    *top = !*se || !se[1];
+    return vd_buf_steal(b, NULL);
+}
+
+/* "user-<owner>~<cal>" (seg, sl bytes) -> "/calendars/<owner>/<cal>/" in
+ * b; false when malformed, when owner is the home's user u (ul bytes: no
+ * alias of one's own calendar) or when cal is itself an alias name (an
+ * alias never names an alias, so resolving one takes one step). */
+static bool user_alias(const char *u, size_t ul, const char *seg, size_t sl, vd_buf *b)
+{
+    size_t pl = strlen(VD_TEAMS_USER_PREFIX);
+    const char *o = seg + pl, *tilde = memchr(o, '~', sl - pl);
+    if (!tilde || tilde == o || tilde + 1 >= seg + sl)
+        return false;
+    char *owner = dupn(o, (size_t)(tilde - o));
+    char *cal = dupn(tilde + 1, (size_t)(seg + sl - tilde - 1));
+    bool ok = vd_name_valid(owner) && vd_name_valid(cal) && !starts(cal, VD_TEAMS_ALIAS_PREFIX) &&
+              !starts(cal, VD_TEAMS_USER_PREFIX) && (strlen(owner) != ul || memcmp(owner, u, ul));
+    if (ok)
+        vd_buf_printf(b, "%s%s/%s/", VD_CALENDARS_PATH, owner, cal);
+    free(owner);
+    free(cal);
+    return ok;
+}
+
+/* The path an alias names (malloc'd: a /teams/ path, or another user's
+ * calendar), or NULL.  check: only when u holds some privilege on the
+ * calendar named.  *top: path is the home child itself (nothing below it
+ * but an optional '/'). */
 static char *alias_target(const vd_acl *a, const char *path, bool check, bool *top)
 {
     size_t pl = strlen(VD_TEAMS_ALIAS_PREFIX);
@@ -156,6 +200,12 @@ static char *alias_target(const vd_acl *a, const char *path, bool check, bool *t
         se = seg + strlen(seg);
     size_t sl = (size_t)(se - seg), bl = 0;
     const char *best = NULL;
+    vd_buf b = VD_BUF_INIT;
+    if (starts(seg, VD_TEAMS_USER_PREFIX) && sl > strlen(VD_TEAMS_USER_PREFIX)) {
+        if (!user_alias(u, (size_t)(ue - u), seg, sl, &b))
+            return NULL;
+        return alias_finish(a, u, ue, se, check, &b, top);
+    }
     if (sl <= pl || !starts(seg, VD_TEAMS_ALIAS_PREFIX))
         return NULL;
     for (size_t i = 0; i < vd_acl_team_count(a); i++) {   /* longest team name wins */
@@ -169,22 +219,8 @@ static char *alias_target(const vd_acl *a, const char *path, bool check, bool *t
     if (!best)
         return NULL;
     const char *cal = seg + pl + bl + 1;
-    vd_buf b = VD_BUF_INIT;
     vd_buf_printf(&b, "%s%s/%.*s/", VD_TEAMS_PATH, best, (int)(se - cal), cal);
-    if (check) {
-        char *user = dupn(u, (size_t)(ue - u));
-        unsigned p = vd_acl_privs(a, user, b.data, NULL);
-        free(user);
-        if (!p) {
-            vd_buf_free(&b);
-            return NULL;
-        }
-    }
-    b.len--;                                /* the rest as given, '/' or not */
-    b.data[b.len] = '\0';
-    vd_buf_puts(&b, se);
-    *top = !*se || !se[1];
-    return vd_buf_steal(&b, NULL);
+    return alias_finish(a, u, ue, se, check, &b, top);
 }
 
 bool vd_teams_reserved(vd_server *s, const char *path)
@@ -195,6 +231,10 @@ bool vd_teams_reserved(vd_server *s, const char *path)
     bool top = false;
     char *t = alias_target(a, path, false, &top);
     bool reserved = t && top;
+    if (a && !reserved && vd_path_depth(path) == 3) {  /* every "user-..." home child */
+        const char *seg = strchr(path + strlen(VD_CALENDARS_PATH), '/');
+        reserved = starts(path, VD_CALENDARS_PATH) && seg && starts(seg + 1, VD_TEAMS_USER_PREFIX);
+    }
     acl_put(s, a);
     free(t);
     return reserved;
@@ -648,12 +688,13 @@ static vd_err agg_children(const vd_acl *a, const char *team, const char *base, 
 typedef struct coll_list {
     vd_coll *v;
     size_t n, cap;
+    vd_coll_kind kind;      /* the kind collected (0: calendars) */
 } coll_list;
 
 static vd_err coll_push(const vd_coll *c, void *ctx)
 {
     coll_list *l = ctx;
-    if (c->kind != VD_COLL_CALENDAR)
+    if (c->kind != (l->kind ? l->kind : VD_COLL_CALENDAR))
         return VD_OK;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
@@ -668,6 +709,14 @@ static vd_err coll_push(const vd_coll *c, void *ctx)
     d->path = dup0(c->path);
     d->owner = dup0(c->owner ? c->owner : "");
     return VD_OK;
+}
+
+static void coll_list_free(coll_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        vd_coll_clear(&l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
 }
 
 /* The stored calendars of /teams/<team>/ user holds a privilege on, as
@@ -691,10 +740,47 @@ static vd_err cal_aliases(const vd_acl *a, vd_txn *t, const char *team, const ch
         }
         free(name);
     }
-    for (size_t i = 0; i < l.n; i++)
-        vd_coll_clear(&l.v[i]);
-    free(l.v);
+    coll_list_free(&l);
     vd_buf_free(&p);
+    return e;
+}
+
+/* The calendars of the home at hp (another user's) user holds a privilege
+ * on, as "user-<owner>~<cal>/" aliases in the home at home_path. */
+static vd_err home_aliases(const vd_acl *a, vd_txn *t, const char *hp, const char *owner,
+                           const char *home_path, const char *user, vd_teams_node_cb cb, void *ctx)
+{
+    coll_list l = {0};
+    size_t base = strlen(hp);
+    vd_err e = vd_store_coll_children(t, hp, coll_push, &l);
+    for (size_t i = 0; i < l.n && e == VD_OK; i++) {
+        const char *cal = l.v[i].path + base;      /* "<cal>/" */
+        if (!cal[0] || starts(cal, VD_TEAMS_ALIAS_PREFIX) || starts(cal, VD_TEAMS_USER_PREFIX) ||
+            !vd_acl_privs(a, user, l.v[i].path, NULL))
+            continue;
+        vd_buf p = VD_BUF_INIT;
+        vd_buf_printf(&p, "%s%s%s~%s", home_path, VD_TEAMS_USER_PREFIX, owner, cal);
+        vd_node n = {.kind = VD_NODE_COLL, .path = p.data, .coll = l.v[i]};
+        e = cb(&n, ctx);
+        vd_buf_free(&p);
+    }
+    coll_list_free(&l);
+    return e;
+}
+
+/* Every other user's calendars user holds a privilege on (all homes). */
+static vd_err user_aliases(const vd_acl *a, vd_txn *t, const char *home_path, const char *user,
+                           vd_teams_node_cb cb, void *ctx)
+{
+    coll_list homes = {.kind = VD_COLL_HOME};
+    vd_err e = vd_store_coll_children(t, VD_CALENDARS_PATH, coll_push, &homes);
+    for (size_t i = 0; i < homes.n && e == VD_OK; i++) {
+        char *owner = vd_path_segment(homes.v[i].path, 1);
+        if (owner && strcmp(owner, user) != 0 && vd_name_valid(owner) && !strchr(owner, '~'))
+            e = home_aliases(a, t, homes.v[i].path, owner, home_path, user, cb, ctx);
+        free(owner);
+    }
+    coll_list_free(&homes);
     return e;
 }
 
@@ -722,6 +808,8 @@ vd_err vd_teams_children(vd_server *s, vd_txn *t, const vd_node *parent, vd_team
                 e = cal_aliases(a, t, team, parent->path, user, cb, ctx);
             vd_buf_free(&base);
         }
+        if (user && e == VD_OK)             /* other users' calendars */
+            e = user_aliases(a, t, parent->path, user, cb, ctx);
         free(user);
     }
     tparts_clear(&p);

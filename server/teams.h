@@ -25,6 +25,12 @@
  * alias behave exactly like the /teams/ path; responses name the path the
  * client asked for.  Home children named "team-<team>-..." for a team of
  * the ACL file are reserved (no collection may be made or moved there).
+ * Likewise "/calendars/<u>/user-<owner>~<cal>/" names another user's
+ * calendar "/calendars/<owner>/<cal>/" when u holds any privilege there
+ * (user names hold no '~', so the first '~' ends the owner; no alias of
+ * one's own calendar, none of an alias); every "user-..." home child is
+ * reserved.  vd_teams_map_path maps such a path to the real one
+ * (VD_TEAMS_MAP_PATH): its ACL decides.
  *
  * Privileges (access.c decides them with vd_teams_map): an aggregate is
  * read-only whatever the ACL says; on one of its members the privilege is
@@ -50,6 +56,7 @@
 #define VD_TEAMS_PATH          "/teams/"
 #define VD_TEAMS_OWNER_PREFIX  "team:"      /* owner of /teams/<team>/ and what is made in it */
 #define VD_TEAMS_ALIAS_PREFIX  "team-"
+#define VD_TEAMS_USER_PREFIX   "user-"     /* "user-<owner>~<cal>": another user's calendar */
 #define VD_TEAMS_VISITS        "visits"
 #define VD_TEAMS_CONFLICTS     "conflicts"
 #define VD_TEAMS_TOKEN_MAX     256
@@ -125,8 +132,9 @@ vd_err vd_teams_changes(vd_server *s, vd_txn *t, const vd_node *agg, const char 
                         vd_teams_change_cb cb, void *ctx, char new_token[VD_TEAMS_TOKEN_MAX]);
 
 /* Depth 1 additions: on a user's home, its alias children (an aggregate
- * alias is a VD_NODE_TEAM_CAL, a team calendar's a VD_NODE_COLL with the
- * stored collection and the alias path); on /teams/<team>/, its two
+ * alias is a VD_NODE_TEAM_CAL, a team calendar's or another user's
+ * calendar's a VD_NODE_COLL with the stored collection and the alias
+ * path); on /teams/<team>/, its two
  * aggregates.  Nodes are valid during the callback only.  The caller
  * filters by the requesting user's privileges. */
 typedef vd_err (*vd_teams_node_cb)(const vd_node *n, void *ctx);
