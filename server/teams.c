@@ -745,8 +745,8 @@ static vd_err cal_aliases(const vd_acl *a, vd_txn *t, const char *team, const ch
     return e;
 }
 
-/* The calendars of the home at hp (another user's) user holds a privilege
- * on, as "user-<owner>~<cal>/" aliases in the home at home_path. */
+/* The calendars of the home at hp (another user's) user may see events in,
+ * as "user-<owner>~<cal>/" aliases in the home at home_path. */
 static vd_err home_aliases(const vd_acl *a, vd_txn *t, const char *hp, const char *owner,
                            const char *home_path, const char *user, vd_teams_node_cb cb, void *ctx)
 {
@@ -755,8 +755,14 @@ static vd_err home_aliases(const vd_acl *a, vd_txn *t, const char *hp, const cha
     vd_err e = vd_store_coll_children(t, hp, coll_push, &l);
     for (size_t i = 0; i < l.n && e == VD_OK; i++) {
         const char *cal = l.v[i].path + base;      /* "<cal>/" */
+        /* Listed only when the user may see events in it (read-masked or
+         * more): a free-busy-only grant on every home (the usual "everyone
+         * sees availability" rule) would otherwise put every colleague's
+         * empty-looking calendar into every client.  Such an alias still
+         * resolves; availability is what the outbox and free-busy REPORT
+         * are for. */
         if (!cal[0] || starts(cal, VD_TEAMS_ALIAS_PREFIX) || starts(cal, VD_TEAMS_USER_PREFIX) ||
-            !vd_acl_privs(a, user, l.v[i].path, NULL))
+            !(vd_acl_privs(a, user, l.v[i].path, NULL) & VD_ACL_MASKED))
             continue;
         vd_buf p = VD_BUF_INIT;
         vd_buf_printf(&p, "%s%s%s~%s", home_path, VD_TEAMS_USER_PREFIX, owner, cal);
