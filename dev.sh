@@ -33,7 +33,9 @@ start)
     install_missing $BUILD_PACKAGES
     build build
     data=${VISITDAV_DATA:-./visitdav-data}
-    exec ./build/server/visitdavd --data "$data" --demo "${@:2}"
+    # The example organisation, customers and rules (conf/demo.conf), so the
+    # demo shows team calendars, masked colleagues' visits and the rules.
+    exec ./build/server/visitdavd --config conf/demo.conf --data "$data" --demo "${@:2}"
     ;;
 test)
     install_missing $BUILD_PACKAGES $TEST_PACKAGES
