@@ -476,6 +476,18 @@ static int hrefs_team_self(vd_propctx *c, char **out, int max)
     return one(out, max, vd_team_principal_path(c->n->team));
 }
 
+/* One principal href p (taken): into out[n] when collecting (up to max),
+ * else written to b.  Returns how many entries of out it filled. */
+static int emit_href(char **out, int max, int n, vd_buf *b, char *p)
+{
+    if (out)
+        return one(out + n, max - n, p);
+    if (p)
+        vd_xml_href(b, p);
+    free(p);
+    return 0;
+}
+
 /* The team's members and then its managers, each once (up to max when
  * out is non-NULL, else written as hrefs to b, all of them). */
 static int team_people(vd_propctx *c, char **out, int max, vd_buf *b)
@@ -490,14 +502,7 @@ static int team_people(vd_propctx *c, char **out, int max, vd_buf *b)
         const char *u = i < nm ? m[i] : g[i - nm];
         if (i >= nm && vd_acl_is_member(a, c->n->team, u))
             continue;                   /* a manager who is a member too */
-        char *p = vd_principal_path(u);
-        if (out) {
-            n += one(out + n, max - n, p);
-            continue;
-        }
-        if (p)
-            vd_xml_href(b, p);
-        free(p);
+        n += emit_href(out, max, n, b, vd_principal_path(u));
     }
     if (a)
         vd_acldb_release(db, a);
@@ -528,14 +533,7 @@ static int user_teams(vd_propctx *c, char **out, int max, vd_buf *b)
         const char *t = vd_acl_team_name(a, i);
         if (!vd_acl_is_member(a, t, c->n->user) && !vd_acl_is_manager(a, t, c->n->user))
             continue;
-        char *p = vd_team_principal_path(t);
-        if (out) {
-            n += one(out + n, max - n, p);
-            continue;
-        }
-        if (p)
-            vd_xml_href(b, p);
-        free(p);
+        n += emit_href(out, max, n, b, vd_team_principal_path(t));
     }
     if (a)
         vd_acldb_release(db, a);
