@@ -33,19 +33,19 @@ static void reserve(vd_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void vd_buf_append(vd_buf *b, const void *data, size_t len)
+void vd_buf_reserve(vd_buf *b, size_t extra)
 {
-    if (len >= b->cap - b->len)          /* cap 0: 0 >= 0, so reserve runs */
-        reserve(b, len);
+    reserve(b, extra);
+}
+
+/* Called by the inline vd_buf_append when the bytes do not fit. */
+void vd_buf_append_slow(vd_buf *b, const void *data, size_t len)
+{
+    reserve(b, len);
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
-}
-
-void vd_buf_puts(vd_buf *b, const char *s)
-{
-    vd_buf_append(b, s, s ? strlen(s) : 0);
 }
 
 void vd_buf_vprintf(vd_buf *b, const char *fmt, va_list ap)
@@ -105,9 +105,9 @@ static size_t utf8_char_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* What vd_buf_xml_escape does with each byte: 0 copy as is (part of a
- * run), 1 an entity or a dropped control byte, 2 the lead of a multi-byte
- * UTF-8 sequence (validated, then kept in the run). */
+/* What vd_buf_xml_escape does with each byte: 0 copy as is, 1 an entity
+ * or a dropped control byte, 2 the lead of a multi-byte UTF-8 sequence
+ * (validated: kept whole if valid, else the byte is dropped). */
 enum { ESC_PLAIN = 0, ESC_SPECIAL = 1, ESC_UTF8 = 2 };
 /* C0 controls other than TAB and LF (CR becomes &#13;, the rest are
  * dropped), & < > " ' : special; 0x80 and up: UTF-8. */
@@ -130,77 +130,105 @@ static const unsigned char esc_class[256] = {
     2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* F0 */
 };
 
-/* The replacement for a special byte, NULL when it is dropped. */
-static const char *esc_entity(unsigned char c, size_t *len)
+/* The replacement of each special ASCII byte; len 0: dropped.  Padded so
+ * that every entry can be copied with one fixed 6-byte memcpy.  A literal
+ * CR would be normalised to LF by any XML parser; the character reference
+ * keeps CRLF (iCalendar line ends) intact. */
+#define ESC_MAX 6
+static const struct {
+    char          text[ESC_MAX + 1];
+    unsigned char len;
+} esc_entity[128] = {
+    ['&']  = {"&amp;", 5},
+    ['<']  = {"&lt;", 4},
+    ['>']  = {"&gt;", 4},
+    ['"']  = {"&quot;", 6},
+    ['\''] = {"&apos;", 6},
+    ['\r'] = {"&#13;", 5},
+};
+
+/* Write the output for the non-plain byte at *pp to o (room for ESC_MAX
+ * bytes is there); advance *pp past what was consumed and return the
+ * number of bytes written. */
+static inline size_t esc_special(unsigned char *o, const unsigned char **pp,
+                                 const unsigned char *end)
 {
-    switch (c) {
-    case '&':  *len = 5; return "&amp;";
-    case '<':  *len = 4; return "&lt;";
-    case '>':  *len = 4; return "&gt;";
-    case '"':  *len = 6; return "&quot;";
-    case '\'': *len = 6; return "&apos;";
-    /* A literal CR would be normalised to LF by any XML parser; the
-     * character reference keeps CRLF (iCalendar line ends) intact. */
-    case '\r': *len = 5; return "&#13;";
-    default:   return NULL;     /* not an XML 1.0 Char: drop it */
+    const unsigned char *p = *pp;
+    unsigned char c = *p;
+    if (c >= 0x80) {
+        size_t l = utf8_char_len(p, (size_t)(end - p));
+        *pp = p + (l ? l : 1);   /* invalid UTF-8 is dropped: it would make the document ill-formed */
+        memcpy(o, p, l);
+        return l;
     }
+    memcpy(o, esc_entity[c].text, ESC_MAX);
+    *pp = p + 1;
+    return esc_entity[c].len;
 }
 
 #ifdef __SSE2__
 #include <emmintrin.h>
-/* Index of the first byte of p[0..15] that may need the table: below 0x20
- * or 0x80 and up (signed compare), or & < > " '; 16 if none. */
-static unsigned scan16(const unsigned char *p)
+/* Bit i set when byte i of v is not ESC_PLAIN: below 0x20 or 0x80 and up
+ * (signed compare) except TAB and LF, or & < > " '.  '&' and '\'' differ
+ * only in bit 0, '<' and '>' only in bit 1, so one compare covers each
+ * pair. */
+static inline unsigned esc_mask16(__m128i v)
 {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('&')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('<')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('>')));
+    __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+    __m128i ok = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')),
+                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')));
+    __m128i m = _mm_andnot_si128(ok, low);
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x01)),
+                                       _mm_set1_epi8('\'')));
+    m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x02)),
+                                       _mm_set1_epi8('>')));
     m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
-    m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\'')));
-    unsigned bits = (unsigned)_mm_movemask_epi8(m);
-    return bits ? (unsigned)__builtin_ctz(bits) : 16;
+    return (unsigned)_mm_movemask_epi8(m);
 }
 #endif
 
-/* Runs of bytes that need nothing (the bulk of calendar data) are appended
- * with one memcpy each; the runs are found 16 bytes at a time where SSE2
- * is there (x86-64 always), else by one table look-up per byte. */
+/* Room for the worst case (every byte an entity of 6) is reserved once,
+ * then the output is written straight into b->data.  Where SSE2 is there
+ * (x86-64 always) each 16-byte block is stored whole and the write
+ * position advanced to the first byte that needs work; calendar data
+ * (CRLF every ~35 bytes) thus costs a few block steps per line.  The
+ * tail, and everything without SSE2, goes one table look-up per byte. */
 void vd_buf_xml_escape(vd_buf *b, const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    reserve(b, len);
-    size_t i = 0, run = 0;
-    while (i < len) {
-#ifdef __SSE2__
-        if (len - i >= 16) {
-            unsigned off = scan16(p + i);
-            i += off;
-            if (off == 16)
-                continue;
-        }
-#endif
-        unsigned char k = esc_class[p[i]];
-        if (k == ESC_PLAIN) {
-            i++;
-            continue;
-        }
-        size_t l = k == ESC_UTF8 ? utf8_char_len(p + i, len - i) : 0;
-        if (l) {                 /* valid UTF-8 stays in the run */
-            i += l;
-            continue;
-        }
-        if (i > run)
-            vd_buf_append(b, p + run, i - run);
-        size_t el = 0;
-        const char *ent = k == ESC_SPECIAL ? esc_entity(p[i], &el) : NULL;
-        if (ent)                 /* invalid UTF-8 is dropped: it would make the document ill-formed */
-            vd_buf_append(b, ent, el);
-        run = ++i;
+    if (len > (SIZE_MAX - b->len - 1) / ESC_MAX)
+        die_oom(SIZE_MAX);
+    reserve(b, ESC_MAX * len);
+    if (len == 0) {              /* s may be NULL then */
+        b->data[b->len] = '\0';
+        return;
     }
-    if (i > run)
-        vd_buf_append(b, p + run, i - run);
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    unsigned char *o = (unsigned char *)b->data + b->len;
+#ifdef __SSE2__
+    /* A block store is safe: at least 16 bytes of input remain, so at
+     * least 6 * 16 bytes of reserved room. */
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        _mm_storeu_si128((__m128i *)(void *)o, v);
+        unsigned bits = esc_mask16(v);
+        if (!bits) {
+            p += 16;
+            o += 16;
+            continue;
+        }
+        unsigned off = (unsigned)__builtin_ctz(bits);
+        p += off;
+        o += off;
+        o += esc_special(o, &p, end);
+    }
+#endif
+    while (p < end) {
+        if (esc_class[*p] == ESC_PLAIN)
+            *o++ = *p++;
+        else
+            o += esc_special(o, &p, end);
+    }
+    b->len = (size_t)(o - (unsigned char *)b->data);
     b->data[b->len] = '\0';
 }
 

@@ -13,12 +13,18 @@
 /* A raw path can be at most three times its decoded length ("%XX"). */
 #define MAX_RAW_BYTES (3 * MAX_PATH_BYTES)
 
+/* Hex digit value plus one, 0 for anything else (one look-up per digit
+ * instead of three range tests). */
+static const unsigned char hex_plus1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+    ['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    return (int)hex_plus1[(unsigned char)c] - 1;
 }
 
 static bool is_ctl(unsigned char c)
@@ -31,6 +37,16 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* Paths are nearly all ASCII: skip 8 such bytes at a time. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i == n)
+            break;
         unsigned c = s[i];
         size_t len;
         uint32_t cp;
@@ -55,15 +71,33 @@ static bool utf8_valid(const unsigned char *s, size_t n)
     return true;
 }
 
-/* Percent-decode raw into dst (at least strlen(raw)+1 bytes).  Segment
- * separators are only the literal '/' of the raw path. */
-static vd_err percent_decode(const char *raw, char *dst, size_t *dlen, vd_diag *d)
+/* How percent_decode treats each raw byte: 0 copy, 1 '%' (an escape
+ * follows), 2 refused (NUL and control bytes); one look-up per byte. */
+enum { PD_COPY = 0, PD_ESCAPE = 1, PD_REFUSE = 2 };
+static const unsigned char pd_class[256] = {
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* 00 */
+    2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,  /* 10 */
+    [0x25] = 1,                       /* '%' */
+    [0x7F] = 2,
+};
+
+/* Percent-decode raw[0..rlen) into dst (at least rlen+1 bytes).  Segment
+ * separators are only the literal '/' of the raw path.  A '%' too near
+ * the end is a bad escape, as if a NUL followed the span. */
+static vd_err percent_decode(const char *raw, size_t rlen, char *dst, size_t *dlen, vd_diag *d)
 {
     size_t o = 0;
-    for (const char *p = raw; *p; p++) {
+    const char *end = raw + rlen;
+    for (const char *p = raw; p < end; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+        unsigned char k = pd_class[c];
+        if (k == PD_COPY) {              /* the common case first */
+            dst[o++] = (char)c;
+            continue;
+        }
+        if (k == PD_ESCAPE) {
+            int hi = end - p > 1 ? hexval(p[1]) : -1;
+            int lo = hi < 0 || end - p < 3 ? -1 : hexval(p[2]);
             if (hi < 0 || lo < 0) {
                 vd_diag_set(d, 400, NULL, NULL, "bad %%-escape in path");
                 return VD_EINVAL;
@@ -99,31 +133,32 @@ static vd_err normalise(char *s, vd_diag *d)
             continue;
         }
         size_t start = i;
-        while (s[i] && s[i] != '/')
-            i++;
+        i = (size_t)(strchrnul(s + start, '/') - s);   /* word-at-a-time in libc */
         size_t seg = i - start;
         if ((seg == 1 && s[start] == '.') ||
             (seg == 2 && s[start] == '.' && s[start + 1] == '.')) {
             vd_diag_set(d, 400, NULL, NULL, "'.' or '..' segment in path");
             return VD_EINVAL;
         }
-        memmove(s + o, s + start, seg);
+        if (o != start)                /* nothing to move unless "//" was collapsed */
+            memmove(s + o, s + start, seg);
         o += seg;
     }
     s[o] = '\0';
     return VD_OK;
 }
 
-vd_err vd_path_decode(const char *raw, char **out, vd_diag *d)
+/* vd_path_decode on the span raw[0..rlen) (raw need not be NUL-terminated
+ * there), so that an href is decoded without a copy of its path part. */
+static vd_err decode_span(const char *raw, size_t rlen, char **out, vd_diag *d)
 {
     char *buf = NULL;
     vd_err rc = VD_EINVAL;
     *out = NULL;
-    if (!raw || raw[0] != '/') {
+    if (rlen == 0 || raw[0] != '/') {
         vd_diag_set(d, 400, NULL, NULL, "path must start with '/'");
         goto done;
     }
-    size_t rlen = strlen(raw);
     if (rlen > MAX_RAW_BYTES) {
         vd_diag_set(d, 400, NULL, NULL, "path too long");
         goto done;
@@ -134,7 +169,7 @@ vd_err vd_path_decode(const char *raw, char **out, vd_diag *d)
         goto done;
     }
     size_t dlen = 0;
-    if ((rc = percent_decode(raw, buf, &dlen, d)) != VD_OK)
+    if ((rc = percent_decode(raw, rlen, buf, &dlen, d)) != VD_OK)
         goto done;
     rc = VD_EINVAL;
     if (dlen > MAX_PATH_BYTES) {
@@ -155,26 +190,37 @@ done:
     return rc;
 }
 
-static bool keep_in_href(unsigned char c)
+vd_err vd_path_decode(const char *raw, char **out, vd_diag *d)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~' ||
-           c == '/' || c == '@' || c == '+' || c == ':';
+    return decode_span(raw, raw ? strlen(raw) : 0, out, d);
 }
 
-char *vd_path_encode(const char *path)
+/* Bytes written as they are in an href: unreserved (A-Za-z0-9-._~) and
+ * / @ + : ; every other byte becomes %XX. */
+static const bool keep_in_href[256] = {
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1,
+    ['/'] = 1, ['@'] = 1, ['+'] = 1, [':'] = 1,
+};
+
+/* Encode path[0..n) into out (room for 3 * n bytes); returns the length
+ * written, no NUL. */
+static size_t encode_into(char *out, const char *path, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
-    if (!path)
-        path = "";
-    size_t n = strlen(path);
-    char *out = malloc(3 * n + 1);
-    if (!out)
-        return NULL;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)path[i];
-        if (keep_in_href(c)) {
+        if (keep_in_href[c]) {
             out[o++] = (char)c;
         } else {
             out[o++] = '%';
@@ -182,7 +228,26 @@ char *vd_path_encode(const char *path)
             out[o++] = hex[c & 15];
         }
     }
-    out[o] = '\0';
+    return o;
+}
+
+void vd_path_encode_buf(vd_buf *b, const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    vd_buf_reserve(b, 3 * n);          /* n <= strlen: 3 * n cannot overflow in practice */
+    b->len += encode_into(b->data + b->len, path, n);
+    b->data[b->len] = '\0';
+}
+
+char *vd_path_encode(const char *path)
+{
+    if (!path)
+        path = "";
+    size_t n = strlen(path);
+    char *out = malloc(3 * n + 1);
+    if (!out)
+        return NULL;
+    out[encode_into(out, path, n)] = '\0';
     return out;
 }
 
@@ -227,18 +292,9 @@ vd_err vd_href_decode(const char *href, char **out, vd_diag *d)
         vd_diag_set(d, 400, NULL, NULL, "href too long");
         return VD_EINVAL;
     }
-    char *tmp = malloc(n + 2);
-    if (!tmp)
-        return VD_ENOMEM;
     if (skip && n == 0)
-        strcpy(tmp, "/");              /* "http://host" names the root */
-    else {
-        memcpy(tmp, p, n);
-        tmp[n] = '\0';
-    }
-    vd_err rc = vd_path_decode(tmp, out, d);
-    free(tmp);
-    return rc;
+        return decode_span("/", 1, out, d);   /* "http://host" names the root */
+    return decode_span(p, n, out, d);         /* no copy: the one allocation is the result */
 }
 
 vd_err vd_path_split(const char *path, char **parent, char **name)

@@ -3,6 +3,7 @@
 #ifndef VD_PATH_H
 #define VD_PATH_H
 
+#include "buf.h"
 #include "vd.h"
 
 /* Decode a request path (the part of the URL before '?', as received):
@@ -16,6 +17,10 @@ vd_err vd_path_decode(const char *raw, char **out, vd_diag *d);
  * outside unreserved (A-Za-z0-9-._~) and "/" , "@", "+", ":" becomes %XX.
  * Returns malloc'd string. */
 char *vd_path_encode(const char *path);
+
+/* Append to b exactly what vd_path_encode(path) returns, without a
+ * malloc (for hrefs written straight into a response body). */
+void vd_path_encode_buf(vd_buf *b, const char *path);
 
 /* Decode an href found in a request body (may be absolute "http://host/x" or
  * a path): strips scheme+authority, then as vd_path_decode. */
