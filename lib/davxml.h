@@ -139,6 +139,17 @@ void vd_ms_begin(vd_buf *b);                       /* <?xml..?><D:multistatus xm
  * (n == 0, or brief and all 404) an empty 200 propstat is written so the
  * response stays valid. */
 void vd_ms_response(vd_buf *b, const char *href, const vd_propresult *r, size_t n, bool brief);
+/* The same response written in two halves, for callers that append the
+ * found (200) property elements themselves instead of copying them through
+ * vd_propresult values (a multiget writes ~50 KB of calendar-data):
+ * vd_ms_response_begin writes the response head and opens the 200 propstat
+ * and returns a mark; the caller appends complete property elements;
+ * vd_ms_response_end closes that propstat (or removes it when nothing was
+ * appended), then writes r[0..n) (results that are not 200) as
+ * vd_ms_response would, and </D:response>.  The bytes are those of
+ * vd_ms_response for the same results. */
+size_t vd_ms_response_begin(vd_buf *b, const char *href);
+void   vd_ms_response_end(vd_buf *b, size_t mark, const vd_propresult *r, size_t n, bool brief);
 /* One <D:response> with just <D:href> + <D:status> (e.g. 404 in multiget/sync).
  * href is a DECODED path, encoded here. */
 void vd_ms_status(vd_buf *b, const char *href, int status);

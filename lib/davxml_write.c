@@ -210,17 +210,10 @@ static bool seen_before(const vd_propresult *r, size_t i)
     return false;
 }
 
-void vd_ms_response(vd_buf *b, const char *href, const vd_propresult *r, size_t n, bool brief)
+/* The propstats of the results that are not 200, one per distinct status
+ * in order of first appearance; wrote: a 200 propstat is already there. */
+static void other_propstats(vd_buf *b, const vd_propresult *r, size_t n, bool brief, bool wrote)
 {
-    bool wrote = false, any200 = false;
-    vd_buf_puts(b, "<D:response>");
-    vd_xml_href(b, href);
-    for (size_t i = 0; i < n; i++)
-        any200 |= r[i].status == 200;
-    if (any200) {                         /* the found properties first */
-        propstat(b, r, n, 200);
-        wrote = true;
-    }
     for (size_t i = 0; i < n; i++) {
         int st = r[i].status;
         if (st == 200 || (brief && st == 404) || seen_before(r, i))
@@ -231,6 +224,42 @@ void vd_ms_response(vd_buf *b, const char *href, const vd_propresult *r, size_t 
     if (!wrote)                           /* RFC 4918 14.24: a response needs a propstat */
         vd_buf_puts(b, "<D:propstat><D:prop/><D:status>HTTP/1.1 200 OK</D:status></D:propstat>");
     vd_buf_puts(b, "</D:response>");
+}
+
+void vd_ms_response(vd_buf *b, const char *href, const vd_propresult *r, size_t n, bool brief)
+{
+    bool any200 = false;
+    vd_buf_puts(b, "<D:response>");
+    vd_xml_href(b, href);
+    for (size_t i = 0; i < n; i++)
+        any200 |= r[i].status == 200;
+    if (any200)                           /* the found properties first */
+        propstat(b, r, n, 200);
+    other_propstats(b, r, n, brief, any200);
+}
+
+#define OPEN_200 "<D:propstat><D:prop>"
+#define CLOSE_200 "</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+
+size_t vd_ms_response_begin(vd_buf *b, const char *href)
+{
+    vd_buf_puts(b, "<D:response>");
+    vd_xml_href(b, href);
+    size_t mark = b->len;
+    vd_buf_append(b, OPEN_200, sizeof OPEN_200 - 1);
+    return mark;
+}
+
+void vd_ms_response_end(vd_buf *b, size_t mark, const vd_propresult *r, size_t n, bool brief)
+{
+    bool any200 = b->len > mark + sizeof OPEN_200 - 1;
+    if (any200) {
+        vd_buf_append(b, CLOSE_200, sizeof CLOSE_200 - 1);
+    } else {                              /* nothing found: no empty 200 propstat */
+        b->len = mark;
+        b->data[mark] = '\0';
+    }
+    other_propstats(b, r, n, brief, any200);
 }
 
 void vd_ms_status(vd_buf *b, const char *href, int status)

@@ -55,9 +55,7 @@ static void pf_respond(pf_state *st, const vd_node *n, uint32_t privs)
 {
     vd_propctx c = { .r = st->r, .txn = st->t, .n = n, .privs = privs,
                      .caldata = &st->pf->caldata, .cache = &st->cache };
-    vd_propset_reset(&st->ps);
-    vd_props_collect(&c, st->pf, &st->ps);
-    vd_props_write(&st->ms, n->path, &st->ps, st->brief);
+    vd_props_respond(&c, st->pf, &st->ps, &st->ms, n->path, st->brief);
 }
 
 /* A child named by path (virtual nodes, principals): resolved, then listed

@@ -163,7 +163,9 @@ static int get_principal_name(vd_propctx *c, const pdef *d, vd_buf *out)
 static int get_etag(vd_propctx *c, const pdef *d, vd_buf *out)
 {
     (void)d;
-    vd_buf_printf(out, "&quot;%s&quot;", c->n->res.etag);
+    vd_buf_append(out, "&quot;", 6);       /* no printf: written once per event listed */
+    vd_buf_puts(out, c->n->res.etag);
+    vd_buf_append(out, "&quot;", 6);
     return 200;
 }
 
@@ -691,18 +693,47 @@ static const pdef table[] = {
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 
+/* First bytes compared inline: the table is searched for every property
+ * of every response. */
 static bool same(const pdef *d, const char *ns, const char *name)
 {
-    return strcmp(d->name, name) == 0 && strcmp(d->ns, ns ? ns : "") == 0;
+    if (!ns)
+        ns = "";
+    return d->name[0] == name[0] && strcmp(d->name, name) == 0 &&
+           d->ns[0] == ns[0] && strcmp(d->ns, ns) == 0;
 }
 
-/* The entry for (ns, name) that applies to node kind k, or NULL. */
-static const pdef *find_def(const char *ns, const char *name, unsigned k)
+static const pdef *scan_def(const char *ns, const char *name, unsigned k)
 {
     for (size_t i = 0; i < N_TABLE; i++)
         if ((table[i].kinds & k) && same(&table[i], ns, name))
             return &table[i];
     return NULL;
+}
+
+/* The entry for (ns, name) that applies to node kind k, or NULL.  A report
+ * asks the same few names for every member listed, so the last entries
+ * found are kept per thread, keyed by the name strings' addresses and
+ * confirmed by content (a later request may reuse an address for another
+ * name).  Misses are not kept: they could not be confirmed that way. */
+static const pdef *find_def(const char *ns, const char *name, unsigned k)
+{
+    enum { SLOTS = 4 };
+    static _Thread_local struct { const char *ns, *name; unsigned k; const pdef *d; } memo[SLOTS];
+    static _Thread_local unsigned next;
+    for (unsigned i = 0; i < SLOTS; i++)
+        if (memo[i].d && memo[i].name == name && memo[i].ns == ns && memo[i].k == k &&
+            same(memo[i].d, ns, name))
+            return memo[i].d;
+    const pdef *d = scan_def(ns, name, k);
+    if (d) {
+        memo[next].ns = ns;
+        memo[next].name = name;
+        memo[next].k = k;
+        memo[next].d = d;
+        next = (next + 1) % SLOTS;
+    }
+    return d;
 }
 
 static const pdef *find_any(const char *ns, const char *name, unsigned flag_mask)
@@ -880,7 +911,7 @@ static const char *dead_get(vd_propctx *c, const char *ns, const char *name)
  * properties no client may read, list or change. */
 static bool internal_ns(const char *ns)
 {
-    return ns && strcmp(ns, VD_CALOBJ_UNSEEN_NS) == 0;
+    return ns && ns[0] == VD_CALOBJ_UNSEEN_NS[0] && strcmp(ns, VD_CALOBJ_UNSEEN_NS) == 0;
 }
 
 /* One property into ps.  quiet: add nothing unless found (allprop). */
@@ -921,6 +952,56 @@ static void eval(vd_propctx *c, const char *ns, const char *name, vd_propset *ps
     /* The slot is added after the getter ran; its value is what it appended. */
     ps_slot(ps, ns, name, 200);
     ps_close_value(ps, start);
+}
+
+/* As eval for one asked property, but a found value is written as a
+ * complete element straight into ms; what is not found goes into ps. */
+static void eval_into(vd_propctx *c, const char *ns, const char *name, vd_propset *ps, vd_buf *ms)
+{
+    if (!ns)
+        ns = "";
+    const pdef *d = internal_ns(ns) ? NULL : find_def(ns, name, kind_of(c->n));
+    if (!internal_ns(ns) && (!d || (d->flags & P_DEAD))) {
+        const char *xml = dead_get(c, ns, name);
+        if (xml) {
+            vd_buf_puts(ms, xml);           /* stored as a complete element */
+            return;
+        }
+    }
+    if (!d || !d->get) {
+        ps_slot(ps, ns, name, 404);
+        return;
+    }
+    size_t at = ms->len;
+    vd_xml_open_tag(ms, ns, name);
+    vd_buf_append(ms, ">", 1);
+    size_t value_at = ms->len;
+    int st = d->get(c, d, ms);
+    if (st == 200 && ms->len > value_at) {
+        vd_xml_close_tag(ms, ns, name);
+        return;
+    }
+    ms->len = at;                           /* drop the tag and anything the getter wrote */
+    ms->data[at] = '\0';
+    if (st == 200)
+        vd_xml_empty(ms, ns, name);         /* an empty value: <ns:name/> */
+    else
+        ps_slot(ps, ns, name, st);
+}
+
+void vd_props_respond(vd_propctx *c, const vd_propfind *pf, vd_propset *ps, vd_buf *ms,
+                      const char *path, bool brief)
+{
+    vd_propset_reset(ps);
+    if (pf->kind != VD_PROPFIND_PROP) {     /* allprop / propname: not a hot path */
+        vd_props_collect(c, pf, ps);
+        vd_props_write(ms, path, ps, brief);
+        return;
+    }
+    size_t mark = vd_ms_response_begin(ms, path);
+    for (size_t i = 0; i < pf->n_props; i++)
+        eval_into(c, pf->props[i].ns, pf->props[i].name, ps, ms);
+    vd_ms_response_end(ms, mark, ps->res, ps->n, brief);
 }
 
 void vd_props_eval(vd_propctx *c, const char *ns, const char *name, vd_propset *ps)

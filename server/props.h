@@ -61,6 +61,12 @@ void vd_props_eval(vd_propctx *c, const char *ns, const char *name, vd_propset *
 /* One <D:response> for the decoded path with ps's results (brief: no 404s). */
 void vd_props_write(vd_buf *ms, const char *path, vd_propset *ps, bool brief);
 
+/* vd_props_collect + vd_props_write in one pass: the found values are
+ * written straight into ms (no copy through ps, which is scratch space for
+ * what was not found).  Same bytes as the two calls. */
+void vd_props_respond(vd_propctx *c, const vd_propfind *pf, vd_propset *ps, vd_buf *ms,
+                      const char *path, bool brief);
+
 /* Href-valued live properties (for expand-property): fills up to max
  * malloc'd values (paths start with '/', anything else is a URI such as
  * mailto:) and returns how many, or -1 when the property is not a live

@@ -57,9 +57,7 @@ static void emit(rep *x, const vd_node *m, uint32_t privs, const vd_ical *ic, co
     vd_propctx c = { .r = x->r, .txn = x->t, .n = m, .privs = privs,
                      .caldata = &x->q->props.caldata, .ic = ic, .floating_tz = ftz,
                      .cache = &x->cache };
-    vd_propset_reset(&x->ps);
-    vd_props_collect(&c, &x->q->props, &x->ps);
-    vd_props_write(&x->ms, m->path, &x->ps, x->brief);
+    vd_props_respond(&c, &x->q->props, &x->ps, &x->ms, m->path, x->brief);
 }
 
 /* Names collected from a store walk, so the walk's cursor is closed before
