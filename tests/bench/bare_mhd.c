@@ -1,7 +1,9 @@
 /* bare_mhd.c - the ceiling of the HTTP layer: a libmicrohttpd server with
  * the same threading options as visitdavd that answers every request with
- * a fixed 500-byte text/calendar body.  The benchmark compares visitdavd's
- * GET throughput against it.  Usage: bare_mhd PORT [THREADS] */
+ * a fixed text/calendar body (500 bytes unless BYTES says otherwise).  The
+ * benchmark compares visitdavd's GET throughput against it, and times a
+ * body the size of a multiget answer to show the floor of sending that
+ * many bytes.  Usage: bare_mhd PORT [THREADS [BYTES]] */
 #include <microhttpd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,7 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static char body[501];
+static char *body;
+static size_t body_len;
 static struct MHD_Response *response;
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
@@ -25,29 +28,44 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
     return MHD_queue_response(c, MHD_HTTP_OK, response);
 }
 
+/* One 500-byte event, repeated (whole events, then filler) to body_len. */
 static void fill_body(void)
 {
     const char *head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\n"
                        "BEGIN:VEVENT\r\nUID:bench@example\r\nDTSTAMP:20260101T000000Z\r\n"
                        "DTSTART:20260101T090000Z\r\nDTEND:20260101T100000Z\r\nSUMMARY:";
     const char *tail = "\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    char one[500];
     size_t h = strlen(head), t = strlen(tail);
-    memcpy(body, head, h);
-    memset(body + h, 'x', 500 - h - t);
-    memcpy(body + 500 - t, tail, t);
-    body[500] = '\0';
+    memcpy(one, head, h);
+    memset(one + h, 'x', 500 - h - t);
+    memcpy(one + 500 - t, tail, t);
+    body = malloc(body_len + 1);
+    if (!body) {
+        fprintf(stderr, "bare_mhd: no memory for %zu bytes\n", body_len);
+        exit(1);
+    }
+    for (size_t off = 0; off < body_len; off += 500)
+        memcpy(body + off, one, body_len - off < 500 ? body_len - off : 500);
+    body[body_len] = '\0';
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s PORT [THREADS]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT [THREADS [BYTES]]\n", argv[0]);
         return 2;
     }
     unsigned port = (unsigned)atoi(argv[1]);
     unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 4;
+    long bytes = argc > 3 ? atol(argv[3]) : 500;
+    if (bytes < 1 || bytes > 64L * 1024 * 1024) {
+        fprintf(stderr, "bare_mhd: BYTES must be 1..67108864\n");
+        return 2;
+    }
+    body_len = (size_t)bytes;
     fill_body();
-    response = MHD_create_response_from_buffer(500, body, MHD_RESPMEM_PERSISTENT);
+    response = MHD_create_response_from_buffer(body_len, body, MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(response, "Content-Type", "text/calendar; charset=utf-8");
     MHD_add_response_header(response, "ETag", "\"0123456789abcdef\"");
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -69,5 +87,6 @@ int main(int argc, char **argv)
     sigwait(&set, &sig);
     MHD_stop_daemon(d);
     MHD_destroy_response(response);
+    free(body);
     return 0;
 }

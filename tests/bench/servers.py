@@ -319,14 +319,16 @@ class BareMHD(Server):
     name = "bare_mhd"
     auth = ("bench", "bench-pw")
 
-    def __init__(self, workdir, build, threads=4):
+    def __init__(self, workdir, build, threads=4, body_bytes=500):
         super().__init__(workdir)
         self.binary = os.path.join(build, "tests", "bench", "bare_mhd")
         self.threads = threads
+        self.body_bytes = body_bytes
 
     def start(self, deadline_s=20, **_):
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([self.binary, str(self.port), str(self.threads)],
+        self.proc = subprocess.Popen([self.binary, str(self.port), str(self.threads),
+                                      str(self.body_bytes)],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         return {"first_answer_s": wait_answer(self.proc, self.port, deadline_s)}
 

@@ -101,6 +101,7 @@ def multiget(srv, conn, b, n=100):
                                           {"Depth": "1", "Content-Type": "application/xml"},
                                           expect=(207,)), b)
     out["results"] = dataset.count_responses(r.body)
+    out["bytes"] = len(r.body)
     _check_count("multiget", out["results"], len(picks))
     return out
 
