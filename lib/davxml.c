@@ -47,13 +47,21 @@ static char *xstrdup(const char *s)
         (arr) = xrealloc((arr), ((n) ? 2 * (n) : 1) * sizeof *(arr)); \
 } while (0)
 
-static char *trim_dup(const char *s)
+/* s without leading and trailing white space: the start, length in *n. */
+static const char *trim_span(const char *s, size_t *n)
 {
     while (*s && isspace((unsigned char)*s))
         s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        n--;
+    *n = strlen(s);
+    while (*n > 0 && isspace((unsigned char)s[*n - 1]))
+        (*n)--;
+    return s;
+}
+
+static char *trim_dup(const char *s)
+{
+    size_t n;
+    s = trim_span(s, &n);
     char *r = xrealloc(NULL, n + 1);
     memcpy(r, s, n);
     r[n] = '\0';
@@ -82,9 +90,12 @@ bool vd_qname_eq(const vd_qname *q, const char *ns, const char *name)
 
 /* ---------- libxml2 node access ---------- */
 
+/* The first-byte test skips the strcmp call for most non-matching siblings
+ * (every href is tried against allprop, propname, prop, include). */
 static bool is_el(const xmlNode *n, const char *ns, const char *name)
 {
-    if (!n || n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, name) != 0)
+    if (!n || n->type != XML_ELEMENT_NODE || n->name[0] != (xmlChar)name[0] ||
+        strcmp((const char *)n->name, name) != 0)
         return false;
     const char *href = n->ns && n->ns->href ? (const char *)n->ns->href : "";
     return strcmp(href, ns) == 0;
@@ -138,12 +149,30 @@ static char *own_text(const xmlNode *n)
     return r;
 }
 
+/* All descendant text of n, borrowed: the usual element (an href, a
+ * sync-token) holds one text node, or none, and that is read in place
+ * instead of letting xmlNodeGetContent build a malloc'd copy.  Anything else
+ * (CDATA, comments splitting the text, child elements) is gathered by
+ * xmlNodeGetContent into *tmp, which the caller frees with xmlFree. */
+static const char *text_of(const xmlNode *n, xmlChar **tmp)
+{
+    const xmlNode *c = n->children;
+    *tmp = NULL;
+    if (!c)
+        return "";
+    if (c->type == XML_TEXT_NODE && !c->next && c->content)
+        return (const char *)c->content;
+    *tmp = xmlNodeGetContent(n);
+    return *tmp ? (const char *)*tmp : "";
+}
+
 /* All descendant text, untrimmed when raw, never NULL. */
 static char *all_text(const xmlNode *n, bool raw)
 {
-    xmlChar *v = xmlNodeGetContent(n);
-    char *r = raw ? xstrdup(v ? (const char *)v : "") : trim_dup(v ? (const char *)v : "");
-    xmlFree(v);
+    xmlChar *tmp;
+    const char *t = text_of(n, &tmp);
+    char *r = raw ? xstrdup(t) : trim_dup(t);
+    xmlFree(tmp);
     return r;
 }
 
@@ -201,8 +230,54 @@ static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const
     xmlSAX2EndElementNs(ctx, local, prefix, uri);
 }
 
+/* One parser context per thread, reused: creating one (dictionary, input
+ * and node stacks) and freeing it cost a tenth of parsing a 100-href
+ * multiget.  xmlCtxtReadMemory resets the context (xmlCtxtReset); the SAX
+ * overrides survive that (tested), but are set again before every parse
+ * anyway so safety never rests on what a reset keeps.  A context is kept
+ * only after a successful parse of a body of at most REUSE_MAX_BODY, and
+ * only while its dictionary (names and short texts of past requests) is at
+ * most REUSE_MAX_DICT: a thread's memory stays bounded, and a large body,
+ * always parsed with a fresh context, meets libxml2's dictionary limit
+ * exactly as before. */
+#define REUSE_MAX_BODY   (64u * 1024)     /* larger bodies get a fresh context */
+#define REUSE_MAX_DICT   (256u * 1024)    /* bytes of dictionary we keep */
+
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-static void xml_init(void) { xmlInitParser(); }
+static pthread_key_t ctxt_key;
+
+static void ctxt_free(void *c) { xmlFreeParserCtxt(c); }
+
+static void xml_init(void)
+{
+    xmlInitParser();
+    if (pthread_key_create(&ctxt_key, ctxt_free) != 0)
+        abort();
+}
+
+/* This thread's idle context, taken out of the slot so that no other
+ * parse can see it while it is in use; a new one when there is none. */
+static xmlParserCtxtPtr ctxt_take(size_t len)
+{
+    xmlParserCtxtPtr c = NULL;
+    if (len <= REUSE_MAX_BODY) {
+        c = pthread_getspecific(ctxt_key);
+        if (c)
+            pthread_setspecific(ctxt_key, NULL);
+    }
+    return c ? c : xmlNewParserCtxt();
+}
+
+/* Back into the slot after a good parse of a small body; else freed. */
+static void ctxt_give_back(xmlParserCtxtPtr c, size_t len, bool ok)
+{
+    if (ok && len <= REUSE_MAX_BODY && c->dict && xmlDictGetUsage(c->dict) <= REUSE_MAX_DICT &&
+        !pthread_getspecific(ctxt_key) && pthread_setspecific(ctxt_key, c) == 0) {
+        xmlCtxtReset(c);                /* drop the copy of the body now, not next time */
+        return;
+    }
+    xmlFreeParserCtxt(c);
+}
 
 static vd_err bad(vd_diag *d, const char *msg)
 {
@@ -219,7 +294,7 @@ static vd_err parse_doc(const char *body, size_t len, xmlDocPtr *out, vd_diag *d
     if (len > INT_MAX)
         return bad(d, "XML body too large");
     pthread_once(&xml_once, xml_init);
-    xmlParserCtxtPtr c = xmlNewParserCtxt();
+    xmlParserCtxtPtr c = ctxt_take(len);
     if (!c)
         return VD_ENOMEM;
     c->_private = &st;
@@ -243,7 +318,8 @@ static vd_err parse_doc(const char *body, size_t len, xmlDocPtr *out, vd_diag *d
         rc = VD_OK;
     }
     xmlFreeDoc(doc);
-    xmlFreeParserCtxt(c);
+    c->_private = NULL;                 /* st dies with this frame */
+    ctxt_give_back(c, len, rc == VD_OK);
     return rc;
 }
 
@@ -806,20 +882,42 @@ static vd_err rep_calendar_query(xmlNode *root, vd_report *r, vd_diag *d)
     return rc;
 }
 
+/* The hrefs, trimmed, go into ONE allocation: the pointer array followed
+ * by the strings (vd_report_clear frees only r->hrefs).  A first pass
+ * counts and sizes them, the second copies: two mallocs per multiget
+ * instead of one per href plus the array's regrowths. */
 static vd_err rep_multiget(xmlNode *root, vd_report *r, vd_diag *d)
 {
     vd_err rc = parse_propsel(root, &r->props, d);
+    size_t n = 0, bytes = 0, len;
+    xmlChar *tmp;
+    if (rc != VD_OK)
+        return rc;
     FOR_EL(c, root) {
-        if (rc != VD_OK)
-            break;
         if (!is_el(c, VD_NS_DAV, "href"))
             continue;
-        if (r->n_hrefs >= VD_DAVXML_MAX_HREFS)
+        if (n >= VD_DAVXML_MAX_HREFS)
             return bad(d, "too many hrefs in calendar-multiget");
-        GROW(r->hrefs, r->n_hrefs);
-        r->hrefs[r->n_hrefs++] = all_text(c, false);
+        trim_span(text_of(c, &tmp), &len);
+        xmlFree(tmp);
+        bytes += len + 1;
+        n++;
     }
-    return rc;
+    if (n == 0)
+        return VD_OK;
+    r->hrefs = xrealloc(NULL, n * sizeof *r->hrefs + bytes);
+    char *dst = (char *)(r->hrefs + n);
+    FOR_EL(c, root) {
+        if (!is_el(c, VD_NS_DAV, "href"))
+            continue;
+        const char *t = trim_span(text_of(c, &tmp), &len);
+        memcpy(dst, t, len);
+        dst[len] = '\0';
+        r->hrefs[r->n_hrefs++] = dst;
+        dst += len + 1;
+        xmlFree(tmp);
+    }
+    return VD_OK;
 }
 
 static vd_err rep_sync(xmlNode *root, vd_report *r, vd_diag *d)
@@ -1008,7 +1106,7 @@ void vd_report_clear(vd_report *r)
     vd_propfind_clear(&r->props);
     vd_compfilter_free(r->filter);
     free(r->timezone);
-    strv_free(r->hrefs, r->n_hrefs);
+    free(r->hrefs);                     /* one block: array + strings (rep_multiget) */
     free(r->sync_token);
     for (size_t i = 0; i < r->n_searches; i++) {
         for (size_t k = 0; k < r->searches[i].n_props; k++)

@@ -5,6 +5,7 @@
  * outside davxml*.c). */
 #include "check.h"
 
+#include <ctype.h>
 #include <libgen.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -611,6 +612,215 @@ static void test_principal_reports(void)
     CHECK_INT(vd_dav_parse_report("", 0, &r, &d), VD_EINVAL);
 }
 
+/* ---------- element text (the in-place fast path and the general one) ---------- */
+
+#define MG_HEAD "<C:calendar-multiget xmlns:D='DAV:' xmlns:C='urn:ietf:params:xml:ns:caldav'>" \
+                "<D:prop><D:getetag/></D:prop>"
+#define MG_TAIL "</C:calendar-multiget>"
+
+/* What an href must read as, computed the slow obvious way: libxml2's own
+ * descendant text of the element, trimmed of isspace() at both ends. */
+static char *ref_text(const char *inner)
+{
+    char *doc_s = NULL;
+    size_t n = strlen(inner) + 64;
+    doc_s = malloc(n);
+    snprintf(doc_s, n, "<h>%s</h>", inner);
+    xmlDoc *doc = xmlReadMemory(doc_s, (int)strlen(doc_s), NULL, NULL,
+                                XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
+                                XML_PARSE_NOWARNING);
+    free(doc_s);
+    if (!doc)
+        return NULL;
+    xmlChar *v = xmlNodeGetContent(xmlDocGetRootElement(doc));
+    const char *t = v ? (const char *)v : "";
+    while (*t && isspace((unsigned char)*t))
+        t++;
+    size_t len = strlen(t);
+    while (len > 0 && isspace((unsigned char)t[len - 1]))
+        len--;
+    char *r = strndup(t, len);
+    xmlFree(v);
+    xmlFreeDoc(doc);
+    return r;
+}
+
+/* Parse a multiget of the given href contents; each must read as ref_text. */
+static void check_hrefs(const char *const *inner, size_t n)
+{
+    vd_buf b = VD_BUF_INIT;
+    vd_buf_puts(&b, MG_HEAD);
+    for (size_t i = 0; i < n; i++) {
+        vd_buf_puts(&b, "<D:href>");
+        vd_buf_puts(&b, inner[i]);
+        vd_buf_puts(&b, "</D:href>");
+    }
+    vd_buf_puts(&b, MG_TAIL);
+    vd_report r;
+    vd_diag d = {0};
+    CHECK_INT(vd_dav_parse_report(b.data, b.len, &r, &d), VD_OK);
+    CHECK_INT(r.n_hrefs, n);
+    for (size_t i = 0; i < n && i < r.n_hrefs; i++) {
+        char *want = ref_text(inner[i]);
+        CHECK(want != NULL);
+        if (want && strcmp(r.hrefs[i], want) != 0)
+            fprintf(stderr, "  href <%s> read as \"%s\", want \"%s\"\n", inner[i], r.hrefs[i], want);
+        CHECK_STR(r.hrefs[i], want ? want : "(bad reference)");
+        free(want);
+    }
+    vd_report_clear(&r);
+    vd_buf_free(&b);
+}
+
+static void test_element_text(void)
+{
+    /* fixed expectations first, so the reference cannot hide a shared bug */
+    const char *fixed[] = {
+        "  /cal/a.ics \r\n\t", "<![CDATA[/cal/b.ics]]>", " <![CDATA[ /cal/c d.ics ]]> ",
+        "/cal/<!-- note -->e.ics", "/cal/x&amp;y&lt;z&#47;.ics", "/p<D:x>q<D:y>r</D:y></D:x>s",
+        "", "   ", "<!-- only a comment -->", "/cal/<?pi x?>f.ics", "<![CDATA[]]>",
+        "/a<![CDATA[ b ]]>c", "\xc3\xa9t\xc3\xa9.ics ",
+    };
+    const char *want[] = {
+        "/cal/a.ics", "/cal/b.ics", "/cal/c d.ics", "/cal/e.ics", "/cal/x&y<z/.ics", "/pqrs",
+        "", "", "", "/cal/f.ics", "", "/a b c", "\xc3\xa9t\xc3\xa9.ics",
+    };
+    size_t nf = sizeof fixed / sizeof fixed[0];
+    vd_buf b = VD_BUF_INIT;
+    vd_buf_puts(&b, MG_HEAD);
+    for (size_t i = 0; i < nf; i++) {
+        vd_buf_puts(&b, "<D:href>");
+        vd_buf_puts(&b, fixed[i]);
+        vd_buf_puts(&b, "</D:href>");
+    }
+    vd_buf_puts(&b, "<D:href/>" MG_TAIL);
+    vd_report r;
+    vd_diag d = {0};
+    CHECK_INT(vd_dav_parse_report(b.data, b.len, &r, &d), VD_OK);
+    CHECK_INT(r.n_hrefs, nf + 1);
+    for (size_t i = 0; i < nf && i < r.n_hrefs; i++)
+        CHECK_STR(r.hrefs[i], want[i]);
+    if (r.n_hrefs == nf + 1)
+        CHECK_STR(r.hrefs[nf], "");
+    vd_report_clear(&r);
+    vd_buf_free(&b);
+    check_hrefs(fixed, nf);
+
+    /* other all_text users: sync-token with CDATA and white space, and split by a comment */
+    const char *st = "<D:sync-collection xmlns:D='DAV:'><D:sync-token> <![CDATA[urn:x:1]]>\n"
+                     "</D:sync-token><D:sync-level> 1<!-- c -->\n</D:sync-level></D:sync-collection>";
+    CHECK_INT(vd_dav_parse_report(st, strlen(st), &r, &d), VD_OK);
+    CHECK_STR(r.sync_token, "urn:x:1");
+    CHECK_INT(r.sync_level, 1);
+    vd_report_clear(&r);
+
+    /* random mixtures of the pieces that make an element's text */
+    const char *pieces[] = {
+        " ", "\t", "\r\n", "a", "/cal/", "%20", "x.ics", "&amp;", "&lt;", "&#x41;", "&#10;",
+        "<![CDATA[ c ]]>", "<![CDATA[<&>]]>", "<!-- k -->", "<?p q?>", "<D:i>in</D:i>",
+        "<D:j/>", "\xc3\xa9", "\xe2\x82\xac",
+    };
+    size_t np = sizeof pieces / sizeof pieces[0];
+    unsigned seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        char bufs[20][256];
+        const char *inner[20];
+        for (int h = 0; h < 20; h++) {
+            bufs[h][0] = '\0';
+            seed = seed * 1103515245u + 12345u;
+            int k = (int)((seed >> 16) % 8);
+            for (int i = 0; i < k; i++) {
+                seed = seed * 1103515245u + 12345u;
+                strcat(bufs[h], pieces[(seed >> 16) % np]);
+            }
+            inner[h] = bufs[h];
+        }
+        check_hrefs(inner, 20);
+    }
+}
+
+/* ---------- one parser context per thread, reused ---------- */
+
+static int reuse_ok;
+
+static void expect_report(const char *body, vd_err want_rc, const char *msg_part)
+{
+    vd_report r;
+    vd_diag d = {0};
+    vd_err rc = vd_dav_parse_report(body, strlen(body), &r, &d);
+    CHECK_INT(rc, want_rc);
+    if (want_rc == VD_OK) {
+        CHECK_INT(r.kind, VD_REPORT_CALENDAR_MULTIGET);
+        CHECK(r.n_hrefs == 2 && strcmp(r.hrefs[0], "/c/1.ics") == 0 && strcmp(r.hrefs[1], "/c/2.ics") == 0);
+        vd_report_clear(&r);
+    } else {
+        CHECK_INT(d.status, 400);
+        if (!has(d.message, msg_part))
+            fprintf(stderr, "  (message \"%s\" lacks \"%s\")\n", d.message, msg_part);
+        CHECK(has(d.message, msg_part));
+    }
+    reuse_ok++;
+}
+
+/* On a thread of its own, so the sequence below is exactly what its
+ * context has seen: failures of every kind between good parses. */
+static void *reuse_thread(void *arg)
+{
+    (void)arg;
+    const char *good = MG_HEAD "<D:href>/c/1.ics</D:href><D:href> /c/2.ics </D:href>" MG_TAIL;
+    const char *doctype = "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY e 'boom'>]>"
+                          MG_HEAD "<D:href>&e;</D:href>" MG_TAIL;
+    const char *malformed = MG_HEAD "\n\n<D:href>/c/1.ics</D:hrefx>" MG_TAIL;
+    const char *undef = MG_HEAD "<D:href>&e;</D:href>" MG_TAIL;
+    const char *unclosed = MG_HEAD "<D:href>/c/1.ics</D:href>";
+    vd_buf deep = VD_BUF_INIT;
+    vd_buf_puts(&deep, MG_HEAD);
+    for (int i = 0; i < VD_MAX_XML_DEPTH; i++)
+        vd_buf_puts(&deep, "<x>");
+    expect_report(malformed, VD_EINVAL, "line 3");   /* first use of this thread */
+    expect_report(good, VD_OK, NULL);
+    expect_report(doctype, VD_EINVAL, "DOCTYPE not allowed");
+    expect_report(good, VD_OK, NULL);
+    expect_report(good, VD_OK, NULL);
+    expect_report(deep.data, VD_EINVAL, "nested deeper");
+    expect_report(good, VD_OK, NULL);
+    expect_report(undef, VD_EINVAL, "malformed XML");
+    expect_report(good, VD_OK, NULL);
+    expect_report(unclosed, VD_EINVAL, "malformed XML");
+    expect_report(good, VD_OK, NULL);
+    expect_report(doctype, VD_EINVAL, "DOCTYPE not allowed");
+    expect_report(malformed, VD_EINVAL, "line 3");
+    /* many new names: the context's dictionary grows past what is kept */
+    for (int k = 0; k < 300; k++) {
+        vd_buf b = VD_BUF_INIT;
+        vd_buf_puts(&b, MG_HEAD);
+        for (int i = 0; i < 50; i++) {
+            char el[96];
+            snprintf(el, sizeof el, "<x:n%d_%d_abcdefghijklmnopqrstuvwxyz xmlns:x='urn:%d'/>", k, i, k);
+            vd_buf_puts(&b, el);
+        }
+        vd_buf_puts(&b, "<D:href>/c/1.ics</D:href><D:href>/c/2.ics</D:href>" MG_TAIL);
+        expect_report(b.data, VD_OK, NULL);
+        vd_buf_free(&b);
+    }
+    expect_report(doctype, VD_EINVAL, "DOCTYPE not allowed");
+    expect_report(good, VD_OK, NULL);                /* a context is left for the thread's exit */
+    vd_buf_free(&deep);
+    return NULL;
+}
+
+static void test_context_reuse(void)
+{
+    pthread_t th;
+    reuse_ok = 0;
+    CHECK_INT(pthread_create(&th, NULL, reuse_thread, NULL), 0);
+    pthread_join(th, NULL);
+    CHECK_INT(reuse_ok, 315);
+    /* and on this thread, whose context has served every test above */
+    reuse_thread(NULL);
+    CHECK_INT(reuse_ok, 630);
+}
+
 /* ---------- hostile input ---------- */
 
 /* Run fn with stderr redirected; returns bytes written to stderr. */
@@ -956,6 +1166,8 @@ int main(void)
     test_sync();
     test_freebusy();
     test_principal_reports();
+    test_element_text();
+    test_context_reuse();
     test_hostile();
     test_threads();
     test_dead_prop_roundtrip();
