@@ -178,11 +178,26 @@ static char *all_text(const xmlNode *n, bool raw)
 
 /* ---------- the safe parse ---------- */
 
+/* The hrefs of a calendar-multiget, gathered while parsing instead of
+ * built into the tree: a sync asks for up to hundreds of them, and making
+ * and freeing an element and a text node for each was most of the parse.
+ * blob holds each href's text (as xmlNodeGetContent would give it: text,
+ * CDATA and entity text of all descendants, no comments or PIs), trimmed,
+ * NUL-terminated, one after the other. */
+typedef struct href_sink {
+    vd_buf blob;
+    size_t n;
+    bool   multiget;        /* the root is C:calendar-multiget */
+    int    in_href;         /* depth inside a root-level D:href, 0 = outside */
+    size_t start;           /* blob offset of the href being read */
+} href_sink;
+
 typedef struct parse_state {
     int  depth;
     bool doctype, too_deep, have_err;
     int  err_line;
     char err_msg[160];
+    href_sink *hrefs;       /* NULL: build every element into the tree */
 } parse_state;
 
 static void on_error(void *ctx, xmlErrorPtr e)
@@ -209,6 +224,69 @@ static void on_doctype(void *ctx, const xmlChar *name, const xmlChar *ext, const
     xmlStopParser(c);
 }
 
+static bool qname_is(const xmlChar *local, const xmlChar *uri, const char *ns, const char *name)
+{
+    return uri && strcmp((const char *)local, name) == 0 && strcmp((const char *)uri, ns) == 0;
+}
+
+/* Does this element go to the href sink rather than the tree?  Opens a
+ * root-level D:href of a calendar-multiget; everything inside one. */
+static bool sink_start(href_sink *h, int depth, const xmlChar *local, const xmlChar *uri)
+{
+    if (!h)
+        return false;
+    if (depth == 1)
+        h->multiget = qname_is(local, uri, VD_NS_CALDAV, "calendar-multiget");
+    if (h->in_href) {
+        h->in_href++;
+        return true;
+    }
+    if (depth != 2 || !h->multiget || !qname_is(local, uri, VD_NS_DAV, "href"))
+        return false;
+    h->in_href = 1;
+    h->start = h->blob.len;
+    return true;
+}
+
+/* Closes an element the sink took; at the href's end its text is trimmed
+ * in place and ended with a NUL. */
+static bool sink_end(href_sink *h)
+{
+    if (!h || !h->in_href)
+        return false;
+    if (--h->in_href > 0)
+        return true;
+    vd_buf_append(&h->blob, "", 0);          /* data is never NULL after this */
+    size_t len;
+    const char *t = trim_span(h->blob.data + h->start, &len);
+    memmove(h->blob.data + h->start, t, len);
+    h->blob.len = h->start + len;
+    vd_buf_append(&h->blob, "", 1);
+    h->n++;
+    return true;
+}
+
+/* Text and CDATA inside an href go to the sink, comments and PIs there are
+ * dropped (as xmlNodeGetContent skips them); elsewhere the tree gets all. */
+static href_sink *sink_of(void *ctx)
+{
+    parse_state *st = ((xmlParserCtxtPtr)ctx)->_private;
+    return st->hrefs && st->hrefs->in_href ? st->hrefs : NULL;
+}
+
+/* White space libxml2 would drop as "ignorable" (XML_PARSE_NOBLANKS) is
+ * text inside an href: its heuristic looks at the tree, which holds no href
+ * element to look at.  Installed while an href is open (xmlCtxtReadMemory
+ * sets this handler itself, so it cannot be set beforehand). */
+static void on_blank(void *ctx, const xmlChar *ch, int len)
+{
+    href_sink *h = sink_of(ctx);
+    if (h)
+        vd_buf_append(&h->blob, ch, (size_t)len);
+    else
+        xmlSAX2IgnorableWhitespace(ctx, ch, len);
+}
+
 static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix,
                      const xmlChar *uri, int nb_ns, const xmlChar **ns, int nb_attr,
                      int nb_def, const xmlChar **attrs)
@@ -220,14 +298,51 @@ static void on_start(void *ctx, const xmlChar *local, const xmlChar *prefix,
         xmlStopParser(c);
         return;
     }
-    xmlSAX2StartElementNs(ctx, local, prefix, uri, nb_ns, ns, nb_attr, nb_def, attrs);
+    if (!sink_start(st->hrefs, st->depth, local, uri))
+        xmlSAX2StartElementNs(ctx, local, prefix, uri, nb_ns, ns, nb_attr, nb_def, attrs);
+    else if (st->hrefs->in_href == 1)
+        c->sax->ignorableWhitespace = on_blank;     /* see on_blank */
 }
 
 static void on_end(void *ctx, const xmlChar *local, const xmlChar *prefix, const xmlChar *uri)
 {
     xmlParserCtxtPtr c = ctx;
-    ((parse_state *)c->_private)->depth--;
-    xmlSAX2EndElementNs(ctx, local, prefix, uri);
+    parse_state *st = c->_private;
+    st->depth--;
+    if (!sink_end(st->hrefs))
+        xmlSAX2EndElementNs(ctx, local, prefix, uri);
+    else if (!st->hrefs->in_href)
+        c->sax->ignorableWhitespace = xmlSAX2IgnorableWhitespace;   /* as XML_PARSE_NOBLANKS set it */
+}
+
+static void on_text(void *ctx, const xmlChar *ch, int len)
+{
+    href_sink *h = sink_of(ctx);
+    if (h)
+        vd_buf_append(&h->blob, ch, (size_t)len);
+    else
+        xmlSAX2Characters(ctx, ch, len);
+}
+
+static void on_cdata(void *ctx, const xmlChar *ch, int len)
+{
+    href_sink *h = sink_of(ctx);
+    if (h)
+        vd_buf_append(&h->blob, ch, (size_t)len);
+    else
+        xmlSAX2CDataBlock(ctx, ch, len);
+}
+
+static void on_comment(void *ctx, const xmlChar *value)
+{
+    if (!sink_of(ctx))
+        xmlSAX2Comment(ctx, value);
+}
+
+static void on_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+    if (!sink_of(ctx))
+        xmlSAX2ProcessingInstruction(ctx, target, data);
 }
 
 /* One parser context per thread, reused: creating one (dictionary, input
@@ -285,9 +400,10 @@ static vd_err bad(vd_diag *d, const char *msg)
     return VD_EINVAL;
 }
 
-static vd_err parse_doc(const char *body, size_t len, xmlDocPtr *out, vd_diag *d)
+/* hrefs: NULL, or where a calendar-multiget's hrefs go (see href_sink). */
+static vd_err parse_doc(const char *body, size_t len, xmlDocPtr *out, href_sink *hrefs, vd_diag *d)
 {
-    parse_state st = {0};
+    parse_state st = { .hrefs = hrefs };
     xmlDocPtr doc = NULL;
     vd_err rc = VD_EINVAL;
     *out = NULL;
@@ -302,6 +418,10 @@ static vd_err parse_doc(const char *body, size_t len, xmlDocPtr *out, vd_diag *d
     c->sax->internalSubset = on_doctype;
     c->sax->startElementNs = on_start;
     c->sax->endElementNs = on_end;
+    c->sax->characters = on_text;
+    c->sax->cdataBlock = on_cdata;
+    c->sax->comment = on_comment;
+    c->sax->processingInstruction = on_pi;
     doc = xmlCtxtReadMemory(c, body, (int)len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
     if (st.doctype || (doc && (doc->intSubset || doc->extSubset))) {
         vd_diag_set(d, 400, NULL, NULL, "DOCTYPE not allowed");
@@ -335,7 +455,7 @@ static bool blank_body(const char *body, size_t len)
 static vd_err parse_root(const char *body, size_t len, const char *ns, const char *name,
                          xmlDocPtr *doc, vd_diag *d)
 {
-    vd_err rc = parse_doc(body, len, doc, d);
+    vd_err rc = parse_doc(body, len, doc, NULL, d);
     if (rc != VD_OK)
         return rc;
     if (!is_el(xmlDocGetRootElement(*doc), ns, name)) {
@@ -664,7 +784,7 @@ vd_err vd_dav_parse_mkcol(const char *body, size_t len, vd_propupdate *out, vd_d
     memset(out, 0, sizeof *out);
     if (!body || blank_body(body, len))
         return VD_OK;                   /* RFC 4791 5.3.1: the body is optional */
-    vd_err rc = parse_doc(body, len, &doc, d);
+    vd_err rc = parse_doc(body, len, &doc, NULL, d);
     xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (rc == VD_OK && !is_el(root, VD_NS_CALDAV, "mkcalendar") && !is_el(root, VD_NS_DAV, "mkcol"))
         rc = bad(d, "root element must be C:mkcalendar or DAV:mkcol");
@@ -882,41 +1002,25 @@ static vd_err rep_calendar_query(xmlNode *root, vd_report *r, vd_diag *d)
     return rc;
 }
 
-/* The hrefs, trimmed, go into ONE allocation: the pointer array followed
- * by the strings (vd_report_clear frees only r->hrefs).  A first pass
- * counts and sizes them, the second copies: two mallocs per multiget
- * instead of one per href plus the array's regrowths. */
-static vd_err rep_multiget(xmlNode *root, vd_report *r, vd_diag *d)
+/* The hrefs (gathered by the parse into h, see href_sink) go into ONE
+ * allocation: the pointer array followed by the strings (vd_report_clear
+ * frees only r->hrefs). */
+static vd_err rep_multiget(xmlNode *root, vd_report *r, href_sink *h, vd_diag *d)
 {
     vd_err rc = parse_propsel(root, &r->props, d);
-    size_t n = 0, bytes = 0, len;
-    xmlChar *tmp;
     if (rc != VD_OK)
         return rc;
-    FOR_EL(c, root) {
-        if (!is_el(c, VD_NS_DAV, "href"))
-            continue;
-        if (n >= VD_DAVXML_MAX_HREFS)
-            return bad(d, "too many hrefs in calendar-multiget");
-        trim_span(text_of(c, &tmp), &len);
-        xmlFree(tmp);
-        bytes += len + 1;
-        n++;
-    }
-    if (n == 0)
+    if (h->n > VD_DAVXML_MAX_HREFS)
+        return bad(d, "too many hrefs in calendar-multiget");
+    if (h->n == 0)
         return VD_OK;
-    r->hrefs = xrealloc(NULL, n * sizeof *r->hrefs + bytes);
-    char *dst = (char *)(r->hrefs + n);
-    FOR_EL(c, root) {
-        if (!is_el(c, VD_NS_DAV, "href"))
-            continue;
-        const char *t = trim_span(text_of(c, &tmp), &len);
-        memcpy(dst, t, len);
-        dst[len] = '\0';
-        r->hrefs[r->n_hrefs++] = dst;
-        dst += len + 1;
-        xmlFree(tmp);
+    r->hrefs = xrealloc(NULL, h->n * sizeof *r->hrefs + h->blob.len);
+    char *dst = memcpy(r->hrefs + h->n, h->blob.data, h->blob.len);
+    for (size_t i = 0; i < h->n; i++) {
+        r->hrefs[i] = dst;
+        dst += strlen(dst) + 1;
     }
+    r->n_hrefs = h->n;
     return VD_OK;
 }
 
@@ -1057,9 +1161,12 @@ vd_err vd_dav_parse_report(const char *body, size_t len, vd_report *out, vd_diag
     out->kind = VD_REPORT_UNKNOWN;
     if (!body || blank_body(body, len))
         return bad(d, "REPORT needs a body");
-    vd_err rc = parse_doc(body, len, &doc, d);
-    if (rc != VD_OK)
+    href_sink hrefs = { VD_BUF_INIT, 0, false, 0, 0 };
+    vd_err rc = parse_doc(body, len, &doc, &hrefs, d);
+    if (rc != VD_OK) {
+        vd_buf_free(&hrefs.blob);
         return rc;
+    }
     xmlNode *root = xmlDocGetRootElement(doc);
     qname_set(&out->root, root);
     if (is_el(root, VD_NS_CALDAV, "calendar-query")) {
@@ -1067,7 +1174,7 @@ vd_err vd_dav_parse_report(const char *body, size_t len, vd_report *out, vd_diag
         rc = rep_calendar_query(root, out, d);
     } else if (is_el(root, VD_NS_CALDAV, "calendar-multiget")) {
         out->kind = VD_REPORT_CALENDAR_MULTIGET;
-        rc = rep_multiget(root, out, d);
+        rc = rep_multiget(root, out, &hrefs, d);
     } else if (is_el(root, VD_NS_CALDAV, "free-busy-query")) {
         out->kind = VD_REPORT_FREE_BUSY_QUERY;
         rc = rep_freebusy(root, out, d);
@@ -1085,6 +1192,7 @@ vd_err vd_dav_parse_report(const char *body, size_t len, vd_report *out, vd_diag
     }
     if (rc != VD_OK)
         vd_report_clear(out);
+    vd_buf_free(&hrefs.blob);
     xmlFreeDoc(doc);
     return rc;
 }

@@ -362,6 +362,9 @@ static void calendar_multiget(rep *x)
                        x->q->n_hrefs, max);
         return;
     }
+    /* Room for the usual answer up front (an event's response is ~800
+     * bytes): growing 64 B -> 128 KB by doubling copies it all twice. */
+    vd_buf_reserve(&x->ms, x->q->n_hrefs * 1024);
     vd_ms_begin(&x->ms);
     for (size_t i = 0; i < x->q->n_hrefs; i++)
         multiget_one(x, x->q->hrefs[i]);
