@@ -5,20 +5,40 @@ placement in time, and the REPORT/PROPFIND bodies.  Must not: talk to a
 server or depend on any server's layout.
 
 Placement: a rep has 25 visits a week (Mon-Fri, five one-hour slots a
-day).  Event i lies in week i // 25 counted backwards from the week of
-QUERY_WEEK, so the one-week query returns the same 25 events at every size
-and its cost shows the index, not a growing result.  The measured PUTs go
-to weeks after it (the future), so they never change the query's answer.
+day).  Event i lies in week i // 25 counted backwards from QUERY_WEEK, the
+current week (UTC Monday of the day the run starts), so the one-week query
+returns the same 25 events at every size and its cost shows the index, not
+a growing result.  The measured PUTs go to the hours after it, back to back
+from next Wednesday: they never change the query's answer, and they lie
+within the visit rules' window (30 days back to 366 days ahead of now), so
+every measured PUT is checked by the rules and enters the visit indexes
+like a real new visit; history older than 30 days is stored but, as on a
+real server, not in the rules' indexes.
 """
 import datetime as dt
 
 PER_WEEK = 25
 HOURS = (9, 10, 11, 14, 15)
-QUERY_WEEK = dt.datetime(2025, 12, 29, tzinfo=dt.timezone.utc)   # a Monday
+_today = dt.datetime.now(dt.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+QUERY_WEEK = _today - dt.timedelta(days=_today.weekday())              # this week's Monday
 FUTURE_WEEK = QUERY_WEEK + dt.timedelta(days=7)
 
-CUSTOMERS = ("Acme Tools", "Baker & Sons", "Cobalt Logistics", "Delta Dairy",
-             "Elm Street Clinic", "Fjord Marine", "Granite Works", "Harbor Foods")
+# The customer directory visitdav runs with (customers_csv), so every PUT
+# goes through customer recognition and the customer-overlap rule.  Rep r's
+# event i is for customer 5r + i: a rep's five visits a day are five
+# customers, and two reps (r < 1,000) never meet one on the same day, so
+# nothing is flagged and the figures are those of the common, clean write.
+N_CUSTOMERS = 10000
+
+
+def customer(k):
+    return f"Client {k % N_CUSTOMERS:05d} Services"
+
+
+def customers_csv():
+    rows = ["id,name,aliases,domains,address"]
+    rows += [f"K-{k:05d},{customer(k)},,," for k in range(N_CUSTOMERS)]
+    return "\n".join(rows) + "\n"
 
 
 def name_of(i):
@@ -40,10 +60,10 @@ def slot_start(i, base=QUERY_WEEK, backwards=True):
     return monday + dt.timedelta(days=day, hours=HOURS[slot])
 
 
-def event(uid, start, n):
+def event(uid, start, n, rep=0):
     """A one-hour visit, about 500 bytes, CRLF line ends."""
     end = start + dt.timedelta(hours=1)
-    cust = CUSTOMERS[n % len(CUSTOMERS)]
+    cust = customer(5 * rep + n)
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//visitdav//bench//EN",
         "BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20250101T080000Z",
@@ -57,15 +77,18 @@ def event(uid, start, n):
     return "\r\n".join(lines).encode()
 
 
-def stored_event(i, owner="bench"):
-    """(name, body) of the i-th pre-populated event of a calendar."""
-    return name_of(i), event(f"{owner}-{i:07d}@bench.visitdav", slot_start(i), i)
+def stored_event(i, owner="bench", rep=0):
+    """(name, body) of the i-th pre-populated event of rep number rep."""
+    return name_of(i), event(f"{owner}-{i:07d}@bench.visitdav", slot_start(i), i, rep)
 
 
 def new_event(tag, j, slot):
-    """(name, body) of the j-th measured PUT, in the given slot of the
-    weeks after the query week."""
-    start = slot_start(slot, base=FUTURE_WEEK, backwards=False)
+    """(name, body) of the j-th measured PUT, in hour number slot after
+    next Wednesday (4,000 PUTs fill 24 weeks, well within the rules'
+    horizon; from Wednesday because a calendar-query widens its range by a
+    day on each side when it picks candidates, and the measured PUTs of one
+    size must not add candidates to the next size's one-week query)."""
+    start = FUTURE_WEEK + dt.timedelta(days=2, hours=slot)
     return put_name(tag, j), event(f"put-{tag}-{j:06d}@bench.visitdav", start, j)
 
 

@@ -143,8 +143,15 @@ class Visitdav(Server):
         return f"/calendars/{user or self.users[0]}/visits/"
 
     def _write_conf(self, no_sync):
+        """The default visit rules (rep-overlap, customer-overlap: flag)
+        with a customer directory, so every PUT runs the whole rules path."""
+        customers = os.path.join(self.dir, "customers.csv")
+        if not os.path.exists(customers):
+            with open(customers, "w") as f:
+                f.write(dataset.customers_csv())
         with open(self.conf, "w") as f:
             f.write(f"data = {self.data}\nthreads = {self.threads}\n"
+                    f"customers = {customers}\n"
                     f"max_connections = 1024\n[store]\nno_sync = {'true' if no_sync else 'false'}\n")
 
     def _make_users(self):
@@ -183,6 +190,7 @@ class Visitdav(Server):
         errors = []
         lock = threading.Lock()
         pos = [0]
+        rep_of = {u: k for k, u in enumerate(self.users)}
 
         def worker():
             c = httpc.Conn(HOST, self.port, auth=(users[0], "bench-pw"), timeout=60)
@@ -197,12 +205,15 @@ class Visitdav(Server):
                 if u != cur_user:
                     c = httpc.Conn(HOST, self.port, auth=(u, "bench-pw"), timeout=60)
                     cur_user = u
-                name, body = dataset.stored_event(i, owner=u)
+                name, body = dataset.stored_event(i, owner=u, rep=rep_of[u])
                 try:
                     r = c.request("PUT", self.cal_path(u) + name, body,
                                   {"Content-Type": "text/calendar; charset=utf-8"})
                     if r.status not in (201, 204):
                         raise httpc.HTTPError(f"PUT {name}: {r.status} {r.body[:200]!r}")
+                    if "etag" not in r.headers:     # stored other bytes: a rule flagged it
+                        raise httpc.HTTPError(f"PUT {name}: flagged by a visit rule; "
+                                              "the dataset must not collide")
                 except Exception as e:        # noqa: BLE001 - reported below
                     with lock:
                         errors.append(e)
