@@ -95,12 +95,37 @@ void vd_time_format_http(vd_time t, char out[30])
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    /* Locale-independent on purpose: strftime's %a/%b follow LC_TIME. */
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
-             tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
-             tm.tm_min, tm.tm_sec);
-    snprintf(out, 30, "%.29s", tmp);
+    /* Locale-independent on purpose: strftime's %a/%b follow LC_TIME.  Written
+     * digit by digit, not with snprintf: every GET and PROPFIND member asks. */
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999) {            /* outside IMF-fixdate: clamp */
+        snprintf(out, 30, "%s", year < 0 ? "Thu, 01 Jan 1970 00:00:00 GMT"
+                                         : "Fri, 31 Dec 9999 23:59:59 GMT");
+        return;
+    }
+    char *o = out;
+    memcpy(o, days[tm.tm_wday], 3);
+    o += 3;
+    *o++ = ',';
+    *o++ = ' ';
+    *o++ = (char)('0' + tm.tm_mday / 10);
+    *o++ = (char)('0' + tm.tm_mday % 10);
+    *o++ = ' ';
+    memcpy(o, mons[tm.tm_mon], 3);
+    o += 3;
+    *o++ = ' ';
+    *o++ = (char)('0' + year / 1000);
+    *o++ = (char)('0' + year / 100 % 10);
+    *o++ = (char)('0' + year / 10 % 10);
+    *o++ = (char)('0' + year % 10);
+    *o++ = ' ';
+    int hms[3] = { tm.tm_hour, tm.tm_min, tm.tm_sec };
+    for (int i = 0; i < 3; i++) {
+        *o++ = (char)('0' + hms[i] / 10);
+        *o++ = (char)('0' + hms[i] % 10);
+        *o++ = i < 2 ? ':' : ' ';
+    }
+    memcpy(o, "GMT", 4);                      /* 29 characters and the NUL */
 }
 
 vd_time vd_now(void)

@@ -4,6 +4,10 @@
 #include "hash.h"
 #include "vd.h"
 
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
 int main(void)
 {
     char a[17], b[17];
@@ -46,5 +50,25 @@ int main(void)
     char h[30];
     vd_time_format_http(0, h);
     CHECK_STR(h, "Thu, 01 Jan 1970 00:00:00 GMT");
+    vd_time_format_http(1706745599, h);
+    CHECK_STR(h, "Wed, 31 Jan 2024 23:59:59 GMT");
+    /* The digit-by-digit writer against printf over many times up to 9999. */
+    static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    unsigned long long x = 88172645463325252ull;
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;           /* xorshift64 */
+        time_t tt = (time_t)(x % 253402300800ull);         /* 1970 .. 9999-12-31 */
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        char want[64];
+        snprintf(want, sizeof want, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday],
+                 tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        vd_time_format_http((vd_time)tt, h);
+        bad += strcmp(h, want) != 0;
+    }
+    CHECK_INT(bad, 0);
     return check_done();
 }
