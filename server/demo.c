@@ -4,11 +4,13 @@
  * the current and next week, then tells the operator how to connect.
  * Seeding is idempotent: existing users keep their passwords and a calendar
  * that already holds anything is left alone.
- * Must not: bypass the store's write path (visits go through
- * vd_store_write / vd_store_res_put with indexed instances like any PUT). */
+ * Must not: bypass the write path of a client's PUT (visits go through
+ * vd_calobj_store in a vd_store_write txn: validated, indexed and checked by
+ * the visit rules, so the demo's own collisions show as flags). */
 #include "demo.h"
 
 #include "../lib/ical.h"
+#include "calobj.h"
 #include "../lib/path.h"
 #include "../lib/users.h"
 #include "http.h"
@@ -47,7 +49,10 @@ static const struct demo_visit {
      NULL, NULL},
     {"bob", 11, 13, 0, 14, 0, "Weber Elektrotechnik KG", "Lindenallee 22\\, 04109 Leipzig",
      NULL, "Demo of the new controller."},
-    {"carol", 9, 15, 0, 16, 0, "ACME GmbH", "Industriestraße 12\\, 70565 Stuttgart",
+    /* Same customer, same day as alice's first visit: carol is in no team,
+     * so the organisation's customer-overlap policy (flag) applies and
+     * both visits show [CONFLICT]. */
+    {"carol", 0, 15, 0, 16, 0, "ACME GmbH", "Industriestraße 12\\, 70565 Stuttgart",
      NULL, "Account review with the purchasing lead."},
 };
 #define N_VISITS (sizeof VISITS / sizeof VISITS[0])
@@ -122,22 +127,19 @@ static void visit_ics(vd_buf *b, const struct demo_visit *v, const char *uid)
     vd_buf_puts(b, "END:VEVENT\r\nEND:VCALENDAR\r\n");
 }
 
-/* One visit, parsed and indexed before the write txn (the txn callback
+/* One visit, validated and indexed before the write txn (the txn callback
  * must be re-runnable and free of side effects). */
 typedef struct prepared {
     char name[96];
     vd_buf ics;
-    vd_ical *ic;
-    vd_instance *inst;
-    size_t n_inst;
-    bool open_ended;
+    vd_calobj obj;
 } prepared;
 
 typedef struct seed_ctx {
     const char *cal_path;
     prepared p[N_VISITS];
     size_t n;
-    size_t written;
+    size_t written, flagged, rejected;
 } seed_ctx;
 
 static vd_err prepare(vd_server *s, seed_ctx *c, const struct demo_visit *v,
@@ -150,41 +152,43 @@ static vd_err prepare(vd_server *s, seed_ctx *c, const struct demo_visit *v,
     snprintf(uid, sizeof uid, "visitdav-demo-%s-%zu@example.com", day, idx);
     snprintf(p->name, sizeof p->name, "%s.ics", uid);
     visit_ics(&p->ics, v, uid);
-    vd_err e = vd_ical_parse(p->ics.data, p->ics.len, VD_COMP_DEFAULT, &p->ic, d);
-    if (e == VD_OK)
-        e = vd_ical_index_instances(p->ic,
-                                    vd_now() + (vd_time)VD_INDEX_HORIZON_DAYS * 86400,
-                                    s->cfg->max_instances, &p->inst, &p->n_inst,
-                                    &p->open_ended);
     c->n++;   /* counted even on failure: cleanup frees it */
+    vd_err e = vd_calobj_prepare(&p->obj, s->cfg, "text/calendar", p->ics.data, p->ics.len,
+                                 0, d);
+    p->obj.srv = s;             /* the visit rules run, as for a client's PUT */
+    p->obj.actor = v->user;
     return e;
 }
 
+/* Every visit goes through vd_calobj_store like a client's PUT: indexed,
+ * checked by the visit rules, flagged (both sides) where they collide.  A
+ * visit the rules reject is left out and counted. */
 static vd_err seed_txn(vd_txn *t, void *ctx)
 {
     seed_ctx *c = ctx;
     vd_coll cal = {0};
     size_t count = 0;
-    c->written = 0;
+    c->written = c->flagged = c->rejected = 0;
     vd_err e = vd_store_coll_get(t, c->cal_path, &cal);
     if (e == VD_ENOTFOUND)
         return VD_OK;   /* no default calendar (deleted, or none configured) */
     if (e == VD_OK)
         e = vd_store_coll_count(t, cal.id, &count);
     for (size_t i = 0; e == VD_OK && count == 0 && i < c->n; i++) {
-        const prepared *p = &c->p[i];
-        vd_put put = {
-            .coll_id = cal.id, .name = p->name,
-            .data = p->ics.data, .len = p->ics.len,
-            .content_type = vd_ical_content_type(p->ic),
-            .uid = vd_ical_uid(p->ic), .comp = vd_ical_comp(p->ic),
-            .inst = p->inst, .n_inst = p->n_inst, .open_ended = p->open_ended,
-            .summary = vd_ical_summary(p->ic),
-        };
-        vd_put_result res;
-        e = vd_store_res_put(t, &put, &res);
-        if (e == VD_OK)
+        prepared *p = &c->p[i];
+        vd_calobj_stored st;
+        vd_diag d = {0};
+        free(p->obj.reject_xml);
+        p->obj.reject_xml = NULL;
+        e = vd_calobj_store(t, &p->obj, &cal, p->name, NULL, &st, &d);
+        if (e == VD_EPRECOND) {
+            vd_log("demo: %s not stored: %s", p->name, d.message);
+            c->rejected++;
+            e = VD_OK;
+        } else if (e == VD_OK) {
             c->written++;
+            c->flagged += st.bytes_changed;
+        }
     }
     vd_coll_clear(&cal);
     return e;
@@ -213,15 +217,15 @@ static vd_err seed_user(vd_server *s, const struct demo_user *u, vd_diag *d)
     if (e == VD_OK)
         e = vd_store_write(s->store, u->name, "DEMO", seed_txn, &c);
     if (e == VD_OK && c.written)
-        vd_log("demo: %zu visits written to %s", c.written, c.cal_path);
+        vd_log("demo: %zu visits written to %s (%zu flagged by the visit rules)",
+               c.written, c.cal_path, c.flagged);
     else if (e != VD_OK && !d->message[0])
         vd_diag_set(d, 0, NULL, NULL, "demo: cannot write visits of %s: %s",
                     u->name, vd_strerror(e));
 out:
     for (size_t i = 0; i < c.n; i++) {
+        vd_calobj_clear(&c.p[i].obj);
         vd_buf_free(&c.p[i].ics);
-        vd_ical_free(c.p[i].ic);
-        free(c.p[i].inst);
     }
     vd_buf_free(&cal);
     free(home);
