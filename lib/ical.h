@@ -64,6 +64,14 @@ vd_err vd_ical_instances(const vd_ical *ic, vd_time from, vd_time until,
                          const char *floating_tz, size_t cap,
                          vd_instance **out, size_t *n, bool *truncated);
 
+/* As vd_ical_instances, without the instances whose own component (the
+ * master, or the override replacing them) is TRANSP:TRANSPARENT or
+ * STATUS:CANCELLED: a cancelled occurrence of a weekly visit blocks nobody
+ * (the visit rules use this).  *n may be 0 with *out allocated. */
+vd_err vd_ical_busy_instances(const vd_ical *ic, vd_time from, vd_time until,
+                              const char *floating_tz, size_t cap,
+                              vd_instance **out, size_t *n, bool *truncated);
+
 /* For the store's time index: instances from the first occurrence up to
  * horizon (exclusive), at most cap.  *open_ended is set when the object has
  * occurrences after horizon, more than cap occurrences, a span too wide to

@@ -565,9 +565,14 @@ vd_err ic_expand(const vd_ical *ic, vd_time from, vd_time until,
 /* ------------------------------------------------------------------ */
 /* public: instances, index, busy                                      */
 
-vd_err vd_ical_instances(const vd_ical *ic, vd_time from, vd_time until,
-                         const char *floating_tz, size_t cap,
-                         vd_instance **out, size_t *n, bool *truncated)
+static bool transparent(icalcomponent *c);
+static bool has_status(icalcomponent *c, icalproperty_status st);
+
+/* busy_only: leave out instances whose own component (the master, or the
+ * override that replaced them) is transparent or cancelled. */
+static vd_err instances(const vd_ical *ic, vd_time from, vd_time until,
+                        const char *floating_tz, size_t cap, bool busy_only,
+                        vd_instance **out, size_t *n, bool *truncated)
 {
     ic_set s;
     ic_init();
@@ -586,14 +591,33 @@ vd_err vd_ical_instances(const vd_ical *ic, vd_time from, vd_time until,
             ic_set_free(&s);
             return VD_ENOMEM;
         }
-        for (size_t i = 0; i < s.n; i++)
-            (*out)[i] = (vd_instance){s.v[i].start, s.v[i].end};
     }
-    *n = s.n;
+    size_t k = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        icalcomponent *c = s.v[i].comp;
+        if (busy_only && (transparent(c) || has_status(c, ICAL_STATUS_CANCELLED)))
+            continue;
+        (*out)[k++] = (vd_instance){s.v[i].start, s.v[i].end};
+    }
+    *n = k;
     if (truncated)
         *truncated = s.truncated;
     ic_set_free(&s);
     return VD_OK;
+}
+
+vd_err vd_ical_instances(const vd_ical *ic, vd_time from, vd_time until,
+                         const char *floating_tz, size_t cap,
+                         vd_instance **out, size_t *n, bool *truncated)
+{
+    return instances(ic, from, until, floating_tz, cap, false, out, n, truncated);
+}
+
+vd_err vd_ical_busy_instances(const vd_ical *ic, vd_time from, vd_time until,
+                              const char *floating_tz, size_t cap,
+                              vd_instance **out, size_t *n, bool *truncated)
+{
+    return instances(ic, from, until, floating_tz, cap, true, out, n, truncated);
 }
 
 vd_err vd_ical_index_instances(const vd_ical *ic, vd_time horizon, size_t cap,

@@ -672,8 +672,10 @@ static vd_err analyse(vd_vctx *x, const vd_visits_write *w, vis *a)
     vd_time until = x->now + (vd_time)vd_rules_horizon_days(x->rules) * 86400;
     size_t n = 0;
     bool truncated = false;
-    e = vd_ical_instances(w->ic, from, until, vd_vctx_floating_tz(x, w->coll->id), VD_MAX_EXPAND_INST,
-                          &a->inst, &n, &truncated);
+    /* cancelled or transparent occurrences block nobody (a master that is
+     * cancelled or transparent as a whole is handled by the flags below) */
+    e = vd_ical_busy_instances(w->ic, from, until, vd_vctx_floating_tz(x, w->coll->id),
+                               VD_MAX_EXPAND_INST, &a->inst, &n, &truncated);
     if (e != VD_OK)
         return e;
     a->team = team_of(x, w->coll->owner);

@@ -424,6 +424,35 @@ static void test_overrides(void)
     CHECK_INT(r.n, 0);
     free(r.v);
     vd_ical_free(ic);
+
+    /* busy instances: a cancelled and a transparent occurrence are left out,
+     * the rest (master and a plain override) stay */
+    ic = parse_body("BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20240101T000000Z\r\n"
+                    "DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"
+                    "RRULE:FREQ=WEEKLY;COUNT=4\r\nEND:VEVENT\r\n"
+                    "BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20240101T000000Z\r\n"
+                    "RECURRENCE-ID:20240108T100000Z\r\nDTSTART:20240108T100000Z\r\n"
+                    "DTEND:20240108T110000Z\r\nSTATUS:CANCELLED\r\nEND:VEVENT\r\n"
+                    "BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20240101T000000Z\r\n"
+                    "RECURRENCE-ID:20240115T100000Z\r\nDTSTART:20240115T100000Z\r\n"
+                    "DTEND:20240115T110000Z\r\nTRANSP:TRANSPARENT\r\nEND:VEVENT\r\n"
+                    "BEGIN:VEVENT\r\nUID:w\r\nDTSTAMP:20240101T000000Z\r\n"
+                    "RECURRENCE-ID:20240122T100000Z\r\nDTSTART:20240123T100000Z\r\n"
+                    "DTEND:20240123T110000Z\r\nEND:VEVENT\r\n");
+    CHECK(ic != NULL);
+    r = get(ic, VD_TIME_MIN, VD_TIME_MAX, NULL, 100);
+    CHECK_INT(r.n, 4);                       /* all four occurrences exist */
+    free(r.v);
+    vd_instance *bv = NULL;
+    size_t bn = 0;
+    bool bt = true;
+    CHECK_INT(vd_ical_busy_instances(ic, VD_TIME_MIN, VD_TIME_MAX, NULL, 100, &bv, &bn, &bt), VD_OK);
+    CHECK_INT(bn, 2);
+    CHECK(!bt);
+    if (bn == 2)
+        CHECK(bv[0].start == T("20240101T100000Z") && bv[1].start == T("20240123T100000Z"));
+    free(bv);
+    vd_ical_free(ic);
 }
 
 static void test_floating_allday(void)
