@@ -135,6 +135,14 @@ vd_err vd_store_coll_set_comp_mask(vd_txn *t, uint64_t id, uint32_t mask);
 typedef vd_err (*vd_coll_cb)(const vd_coll *c, void *ctx);  /* non-OK stops, is returned */
 vd_err vd_store_coll_children(vd_txn *t, const char *parent_path, vd_coll_cb cb, void *ctx);
 
+/* The collections exactly depth segments below parent_path (e.g. every
+ * home's calendars: "/calendars/", 2), in path order, in one cursor pass.
+ * want (NULL: all) is asked with each path first; only the collections it
+ * accepts are decoded and passed to cb. */
+typedef bool (*vd_coll_want_cb)(const char *path, void *ctx);
+vd_err vd_store_coll_descendants(vd_txn *t, const char *parent_path, int depth,
+                                 vd_coll_want_cb want, vd_coll_cb cb, void *ctx);
+
 /* Number of member resources. */
 vd_err vd_store_coll_count(vd_txn *t, uint64_t id, size_t *out);
 

@@ -340,6 +340,55 @@ vd_err vd_store_coll_children(vd_txn *t, const char *parent_path, vd_coll_cb cb,
     return rc && rc != MDB_NOTFOUND && !e ? st_dberr(t, rc, "colls") : e;
 }
 
+/* Segments of p below its first pn bytes ("a/b/" -> 2). */
+static int depth_below(const char *p, size_t pn)
+{
+    int d = 0;
+    for (const char *q = p + pn; *q; q++)
+        d += *q == '/';
+    return d;
+}
+
+vd_err vd_store_coll_descendants(vd_txn *t, const char *parent_path, int depth,
+                                 vd_coll_want_cb want, vd_coll_cb cb, void *ctx)
+{
+    size_t pn = parent_path ? strlen(parent_path) : 0;
+    if (!pn || parent_path[pn - 1] != '/' || depth < 1)
+        return VD_EINVAL;
+    if (pn > VD_STORE_MAX_PATH)
+        return VD_OK;
+    unsigned char seek[KEY_MAX];
+    memcpy(seek, parent_path, pn);
+    seek[pn] = 1;                 /* just after the parent's own key "P\0" */
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(t->txn, t->s->db[DB_COLLS], &cur);
+    if (rc)
+        return st_dberr(t, rc, "colls");
+    vd_err e = VD_OK;
+    MDB_val k = {pn + 1, seek}, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc && !e;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size <= pn || memcmp(k.mv_data, parent_path, pn))
+            break;                /* past the parent's subtree */
+        const char *p = text_at(k.mv_data, k.mv_size);
+        if (!p || k.mv_size > VD_STORE_MAX_PATH + 1) {
+            e = st_corrupt("colls");
+            break;
+        }
+        if (depth_below(p, pn) != depth || (want && !want(p, ctx)))
+            continue;
+        crec c;
+        vd_coll pub;
+        memcpy(c.path, p, k.mv_size);
+        if ((e = st_crec_decode(&v, &c)) || (e = coll_pub(&c, &pub)))
+            break;
+        e = cb(&pub, ctx);
+        vd_coll_clear(&pub);
+    }
+    mdb_cursor_close(cur);
+    return rc && rc != MDB_NOTFOUND && !e ? st_dberr(t, rc, "colls") : e;
+}
+
 vd_err vd_store_coll_count(vd_txn *t, uint64_t id, size_t *out)
 {
     crec c;

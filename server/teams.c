@@ -745,48 +745,64 @@ static vd_err cal_aliases(const vd_acl *a, vd_txn *t, const char *team, const ch
     return e;
 }
 
-/* The calendars of the home at hp (another user's) user may see events in,
- * as "user-<owner>~<cal>/" aliases in the home at home_path. */
-static vd_err home_aliases(const vd_acl *a, vd_txn *t, const char *hp, const char *owner,
-                           const char *home_path, const char *user, vd_teams_node_cb cb, void *ctx)
+/* Which other users' calendars user sees as "user-<owner>~<cal>/" aliases. */
+typedef struct alias_walk {
+    const vd_acl *a;
+    const char *user;
+    coll_list found;
+} alias_walk;
+
+/* Decided from the path alone, before the store decodes the collection:
+ * another user's calendar (not itself an alias) in which user may see
+ * events (read-masked or more).  A free-busy-only grant on every home (the
+ * usual "everyone sees availability" rule) would otherwise put every
+ * colleague's empty-looking calendar into every client; such an alias
+ * still resolves, and availability is what the outbox and free-busy REPORT
+ * are for. */
+static bool alias_wanted(const char *path, void *ctx)
 {
-    coll_list l = {0};
-    size_t base = strlen(hp);
-    vd_err e = vd_store_coll_children(t, hp, coll_push, &l);
-    for (size_t i = 0; i < l.n && e == VD_OK; i++) {
-        const char *cal = l.v[i].path + base;      /* "<cal>/" */
-        /* Listed only when the user may see events in it (read-masked or
-         * more): a free-busy-only grant on every home (the usual "everyone
-         * sees availability" rule) would otherwise put every colleague's
-         * empty-looking calendar into every client.  Such an alias still
-         * resolves; availability is what the outbox and free-busy REPORT
-         * are for. */
-        if (!cal[0] || starts(cal, VD_TEAMS_ALIAS_PREFIX) || starts(cal, VD_TEAMS_USER_PREFIX) ||
-            !(vd_acl_privs(a, user, l.v[i].path, NULL) & VD_ACL_MASKED))
-            continue;
-        vd_buf p = VD_BUF_INIT;
-        vd_buf_printf(&p, "%s%s%s~%s", home_path, VD_TEAMS_USER_PREFIX, owner, cal);
-        vd_node n = {.kind = VD_NODE_COLL, .path = p.data, .coll = l.v[i]};
-        e = cb(&n, ctx);
-        vd_buf_free(&p);
-    }
-    coll_list_free(&l);
-    return e;
+    alias_walk *w = ctx;
+    const char *owner = path + strlen(VD_CALENDARS_PATH);
+    const char *slash = strchr(owner, '/');
+    size_t ol = slash ? (size_t)(slash - owner) : 0;
+    if (!ol || memchr(owner, '~', ol) ||
+        (strlen(w->user) == ol && memcmp(owner, w->user, ol) == 0))
+        return false;
+    const char *cal = slash + 1;
+    return cal[0] && !starts(cal, VD_TEAMS_ALIAS_PREFIX) && !starts(cal, VD_TEAMS_USER_PREFIX) &&
+           (vd_acl_privs(w->a, w->user, path, NULL) & VD_ACL_MASKED);
 }
 
-/* Every other user's calendars user holds a privilege on (all homes). */
+static vd_err alias_found(const vd_coll *c, void *ctx)
+{
+    return coll_push(c, &((alias_walk *)ctx)->found);
+}
+
+/* Every other user's calendars user may see events in, found in one pass
+ * over all homes' calendars (a home's Depth 1 is asked on every client
+ * poll: with 1,000 users a scan home by home cost 0.6 ms), then handed to
+ * cb once the store walk is over. */
 static vd_err user_aliases(const vd_acl *a, vd_txn *t, const char *home_path, const char *user,
                            vd_teams_node_cb cb, void *ctx)
 {
-    coll_list homes = {.kind = VD_COLL_HOME};
-    vd_err e = vd_store_coll_children(t, VD_CALENDARS_PATH, coll_push, &homes);
-    for (size_t i = 0; i < homes.n && e == VD_OK; i++) {
-        char *owner = vd_path_segment(homes.v[i].path, 1);
-        if (owner && strcmp(owner, user) != 0 && vd_name_valid(owner) && !strchr(owner, '~'))
-            e = home_aliases(a, t, homes.v[i].path, owner, home_path, user, cb, ctx);
+    alias_walk w = {a, user, {0}};
+    vd_err e = vd_store_coll_descendants(t, VD_CALENDARS_PATH, 2, alias_wanted, alias_found, &w);
+    for (size_t i = 0; i < w.found.n && e == VD_OK; i++) {
+        const vd_coll *c = &w.found.v[i];
+        char *owner = vd_path_segment(c->path, 1);
+        const char *cal = strrchr(c->path, '/');
+        while (cal > c->path && cal[-1] != '/')
+            cal--;                                  /* "<cal>/" */
+        if (owner && vd_name_valid(owner)) {
+            vd_buf p = VD_BUF_INIT;
+            vd_buf_printf(&p, "%s%s%s~%s", home_path, VD_TEAMS_USER_PREFIX, owner, cal);
+            vd_node n = {.kind = VD_NODE_COLL, .path = p.data, .coll = *c};
+            e = cb(&n, ctx);
+            vd_buf_free(&p);
+        }
         free(owner);
     }
-    coll_list_free(&homes);
+    coll_list_free(&w.found);
     return e;
 }
 

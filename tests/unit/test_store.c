@@ -388,6 +388,26 @@ static const char *children(vd_store *s, const char *path)
     return e ? "ERR" : buf;
 }
 
+static bool not_b_cal(const char *path, void *ctx)
+{
+    (void)ctx;
+    return strstr(path, "/b-cal/") == NULL;
+}
+
+static const char *descendants(vd_store *s, const char *path, int depth, vd_coll_want_cb want)
+{
+    static char buf[1024];
+    vd_txn *t;
+    strlist l = {0};
+    vd_err e = vd_store_read(s, &t);
+    if (!e)
+        e = vd_store_coll_descendants(t, path, depth, want, child_cb, &l);
+    vd_txn_end(t);
+    sl_join(&l, false, buf, sizeof buf);
+    sl_free(&l);
+    return e == VD_EINVAL ? "EINVAL" : e ? "ERR" : buf;
+}
+
 static void test_collections_create(vd_store *s)
 {
     uint64_t home, cal;
@@ -428,6 +448,18 @@ static void test_collections_create(vd_store *s)
     CHECK_STR(children(s, "/"), "");
     CHECK_STR(children(s, "/calendars/alice/zz/"), "/calendars/alice/zz/deep/");
     CHECK_STR(children(s, "/calendars/alice/visits/"), "");
+    /* one pass over a subtree at a given depth, filtered before decoding */
+    CHECK_STR(descendants(s, "/calendars/", 2, NULL),
+              "/calendars/alice/b-cal/,/calendars/alice/visits-old/,"
+              "/calendars/alice/visits/,/calendars/alice/zz/");
+    CHECK_STR(descendants(s, "/calendars/", 2, not_b_cal),
+              "/calendars/alice/visits-old/,/calendars/alice/visits/,/calendars/alice/zz/");
+    CHECK_STR(descendants(s, "/calendars/", 1, NULL), "/calendars/alice/,/calendars/bob/");
+    CHECK_STR(descendants(s, "/calendars/", 3, NULL), "/calendars/alice/zz/deep/");
+    CHECK_STR(descendants(s, "/calendars/alice/", 2, NULL), "/calendars/alice/zz/deep/");
+    CHECK_STR(descendants(s, "/calendars/bob/", 1, NULL), "");
+    CHECK_STR(descendants(s, "/calendars/", 0, NULL), "EINVAL");
+    CHECK_STR(descendants(s, "/calendars", 1, NULL), "EINVAL");
     CHECK_INT(coll_get(s, "/calendars/alice/visits", &c), VD_ENOTFOUND);
     CHECK_INT(coll_get(s, "/calendars/", &c), VD_ENOTFOUND);
     /* comp mask update bumps seq */
