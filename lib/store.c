@@ -552,6 +552,12 @@ vd_err vd_store_write(vd_store *s, const char *actor, const char *method,
     return VD_EIO;
 }
 
+uint64_t vd_store_generation(vd_store *s)
+{
+    MDB_envinfo info;
+    return s && mdb_env_info(s->env, &info) == 0 ? (uint64_t)info.me_last_txnid : 0;
+}
+
 vd_err vd_store_stats_get(vd_store *s, vd_store_stats *out)
 {
     vd_txn *t;

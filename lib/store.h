@@ -67,6 +67,10 @@ void   vd_store_close(vd_store *s);   /* NULL is harmless */
 
 /* Start a read transaction. End it with vd_txn_end(). */
 vd_err vd_store_read(vd_store *s, vd_txn **out);
+/* The id of the last committed write transaction, by any process, read
+ * without a transaction (0 if unknown).  Equal ids mean nothing was
+ * written in between: a caller may keep what it read until it changes. */
+uint64_t vd_store_generation(vd_store *s);
 
 /* Run fn inside one write transaction and commit if it returns VD_OK; abort
  * and return its error otherwise.  actor (user name) and method are recorded

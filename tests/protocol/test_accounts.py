@@ -85,6 +85,30 @@ def test_deleted_user_is_refused(server):
     assert wait_status(s, 401) == 401
 
 
+def test_purged_and_added_again_gets_a_new_home(server):
+    """The server skips the provisioning check while nothing was written
+    since it last found the user provisioned; the purge (another process's
+    write) must end that, so the user's next login provisions again."""
+    name = new_user(server)
+    s = session(server, name, "first-pw")
+    assert wait_status(s, 207) == 207
+    cal = "/calendars/%s/visits/" % name
+    put_ok(s, cal + "old.ics", event_ics())
+    for _ in range(16):                      # new connections: every worker thread sees the user
+        fresh = session(server, name, "first-pw")
+        assert propfind(fresh, cal, [q(DAV, "resourcetype")]).status_code == 207
+        fresh.close()
+    server.admin_cmd("user", "del", name, "--purge")
+    assert wait_status(s, 401) == 401
+    server.add_user(name, "first-pw")
+    assert wait_status(s, 207) == 207
+    for _ in range(16):
+        fresh = session(server, name, "first-pw")
+        assert propfind(fresh, cal, [q(DAV, "resourcetype")]).status_code == 207
+        assert req(fresh, "GET", cal + "old.ics").status_code == 404   # a new, empty calendar
+        fresh.close()
+
+
 def test_user_list_shows_users(server):
     name = new_user(server, display="Listed Person")
     out = server.admin_cmd("user", "list").stdout
