@@ -554,8 +554,15 @@ vd_err vd_store_write(vd_store *s, const char *actor, const char *method,
 
 uint64_t vd_store_generation(vd_store *s)
 {
+    if (!s)
+        return 0;
+    /* mdb_env_info reads the meta pages inside the map: hold the gate, so
+     * the map is not being grown (remapped) under it. */
     MDB_envinfo info;
-    return s && mdb_env_info(s->env, &info) == 0 ? (uint64_t)info.me_last_txnid : 0;
+    gate_enter(&s->g);
+    int rc = mdb_env_info(s->env, &info);
+    gate_leave(&s->g, &held);
+    return rc == 0 ? (uint64_t)info.me_last_txnid : 0;
 }
 
 vd_err vd_store_stats_get(vd_store *s, vd_store_stats *out)
