@@ -796,6 +796,27 @@ vd_err vd_dav_parse_mkcol(const char *body, size_t len, vd_propupdate *out, vd_d
     return rc;
 }
 
+char *vd_dav_prop_text(const char *xml)
+{
+    if (strncmp(xml, "<?xml", 5) == 0) {
+        const char *e = strstr(xml, "?>");
+        xml = e ? e + 2 : xml;
+    }
+    /* wrapped as a propertyupdate: the fragment declares its namespaces */
+    vd_buf b = VD_BUF_INIT;
+    vd_buf_puts(&b, "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>");
+    vd_buf_puts(&b, xml);
+    vd_buf_puts(&b, "</D:prop></D:set></D:propertyupdate>");
+    vd_propupdate pu = {0};
+    char *text = NULL;
+    if (vd_dav_parse_proppatch(b.data, b.len, &pu, NULL) == VD_OK && pu.n_ops == 1 &&
+        pu.ops[0].text)
+        text = xstrdup(pu.ops[0].text);
+    vd_propupdate_clear(&pu);
+    vd_buf_free(&b);
+    return text;
+}
+
 void vd_propupdate_clear(vd_propupdate *u)
 {
     if (!u)

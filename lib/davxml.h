@@ -68,6 +68,10 @@ vd_err vd_dav_parse_proppatch(const char *body, size_t len, vd_propupdate *out, 
  * MKCOL body (root DAV:mkcol).  Only DAV:set ops appear. */
 vd_err vd_dav_parse_mkcol(const char *body, size_t len, vd_propupdate *out, vd_diag *d);
 void   vd_propupdate_clear(vd_propupdate *u);
+/* The text content of a stored dead property element (as vd_propop.xml
+ * kept it, optionally behind an XML declaration), read back through the
+ * same safe parser; NULL if it has none.  malloc'd. */
+char  *vd_dav_prop_text(const char *xml);
 
 /* ---- REPORT ---- */
 typedef enum vd_report_kind {

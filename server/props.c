@@ -1137,28 +1137,6 @@ vd_err vd_props_store(vd_txn *t, const vd_node *n, const vd_propop *op)
     return e;
 }
 
-/* The text of a stored dead property: re-read through the one XML parser,
- * wrapped as a propertyupdate (the fragment declares its namespaces). */
-static char *dead_text(const char *xml)
-{
-    if (strncmp(xml, "<?xml", 5) == 0) {
-        const char *e = strstr(xml, "?>");
-        xml = e ? e + 2 : xml;
-    }
-    vd_buf b = VD_BUF_INIT;
-    vd_buf_puts(&b, "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>");
-    vd_buf_puts(&b, xml);
-    vd_buf_puts(&b, "</D:prop></D:set></D:propertyupdate>");
-    vd_propupdate pu = {0};
-    char *text = NULL;
-    if (vd_dav_parse_proppatch(b.data, b.len, &pu, NULL) == VD_OK && pu.n_ops == 1 &&
-        pu.ops[0].text)
-        text = strdup(pu.ops[0].text);
-    vd_propupdate_clear(&pu);
-    vd_buf_free(&b);
-    return text;
-}
-
 const char *vd_props_floating_tz(vd_propcache *pc, vd_request *r, vd_txn *t, const vd_coll *cal)
 {
     const char *dflt = r->srv->cfg->timezone;
@@ -1171,7 +1149,7 @@ const char *vd_props_floating_tz(vd_propcache *pc, vd_request *r, vd_txn *t, con
     const char *xml = NULL;
     char *clark = vd_qname_clark(VD_NS_CALDAV, "calendar-timezone");
     if (clark && vd_store_prop_get(t, cal->id, NULL, clark, &xml) == VD_OK && xml) {
-        char *text = dead_text(xml);
+        char *text = vd_dav_prop_text(xml);
         if (text)
             pc->tzid = vd_ical_timezone_id(text);
         free(text);

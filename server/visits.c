@@ -441,26 +441,6 @@ vd_err vd_vctx_coll(vd_vctx *x, uint64_t id, const vd_coll_slot **out)
     return VD_OK;
 }
 
-/* The text of a stored dead property element, through the one XML parser. */
-static char *dead_text(const char *xml)
-{
-    if (strncmp(xml, "<?xml", 5) == 0) {
-        const char *e = strstr(xml, "?>");
-        xml = e ? e + 2 : xml;
-    }
-    vd_buf b = VD_BUF_INIT;
-    vd_buf_printf(&b, "<D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop>%s"
-                      "</D:prop></D:set></D:propertyupdate>", xml);
-    vd_propupdate pu = {0};
-    char *text = NULL;
-    if (vd_dav_parse_proppatch(b.data, b.len, &pu, NULL) == VD_OK && pu.n_ops == 1 &&
-        pu.ops[0].text)
-        text = strdup(pu.ops[0].text);
-    vd_propupdate_clear(&pu);
-    vd_buf_free(&b);
-    return text;
-}
-
 /* Floating times and dates of a calendar: its calendar-timezone, else the
  * organisation's zone (rules.conf timezone). */
 const char *vd_vctx_floating_tz(vd_vctx *x, uint64_t coll_id)
@@ -473,7 +453,7 @@ const char *vd_vctx_floating_tz(vd_vctx *x, uint64_t coll_id)
         const char *xml = NULL;
         s->tz_done = true;
         if (vd_store_prop_get(x->t, coll_id, NULL, CALTZ_CLARK, &xml) == VD_OK && xml) {
-            char *text = dead_text(xml);
+            char *text = vd_dav_prop_text(xml);
             s->tz = text ? vd_ical_timezone_id(text) : NULL;
             free(text);
         }

@@ -719,6 +719,19 @@ static void check_hrefs(const char *const *inner, size_t n)
     vd_buf_free(&b);
 }
 
+static void test_prop_text(void)
+{
+    char *t = vd_dav_prop_text("<C:calendar-timezone xmlns:C=\"urn:ietf:params:xml:ns:caldav\">"
+                               "BEGIN:VCALENDAR&#13;\nX</C:calendar-timezone>");
+    CHECK_STR(t ? t : "(null)", "BEGIN:VCALENDAR\r\nX");
+    free(t);
+    t = vd_dav_prop_text("<?xml version=\"1.0\"?><x:a xmlns:x=\"urn:x\">v &amp; w</x:a>");
+    CHECK_STR(t ? t : "(null)", "v & w");
+    free(t);
+    CHECK(vd_dav_prop_text("<x:a xmlns:x=\"urn:x\"/>") == NULL);
+    CHECK(vd_dav_prop_text("<not closed") == NULL);
+}
+
 static void test_element_text(void)
 {
     /* fixed expectations first, so the reference cannot hide a shared bug */
@@ -1213,6 +1226,7 @@ int main(void)
     test_sync();
     test_freebusy();
     test_principal_reports();
+    test_prop_text();
     test_element_text();
     test_context_reuse();
     test_hostile();
